@@ -1,0 +1,189 @@
+use std::fmt;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use http::HeaderName;
+use http::request::Parts;
+
+use super::{KeyDigest, KeyFormat, KeyStatus, KeyStore};
+use crate::authenticator::Authenticator;
+use crate::credentials::{bearer_token, single_header};
+use crate::error::{AuthError, ConfigError};
+use crate::identity::Identity;
+
+const DEFAULT_HEADERS: [&str; 2] = ["api-key", "x-api-key"];
+
+/// Authenticates requests carrying an API key of one [`KeyFormat`], looked
+/// up in a [`KeyStore`].
+///
+/// The key is read from `Authorization: Bearer <key>` when it starts with
+/// the format's prefix (other bearer tokens are left to other
+/// authenticators), and from the `API-Key` and `X-API-Key` headers. Before
+/// the store is asked, the key's prefix, length, alphabet and checksum are
+/// checked, so garbage never reaches it. Unknown, revoked, disabled and
+/// expired keys are all rejected as
+/// [`Invalid`](crate::AuthErrorKind::Invalid), so clients see the same `401`;
+/// the [`reason`](AuthError::reason) tells them apart in logs. A store error
+/// is [`Unavailable`](crate::AuthErrorKind::Unavailable) (`503`).
+///
+/// A key sent in two places at once, or a key header sent twice, is refused
+/// as ambiguous (`400`).
+pub struct ApiKeyAuthenticator<S> {
+    format: KeyFormat,
+    store: S,
+    headers: Box<[HeaderName]>,
+    bearer: bool,
+}
+
+impl<S: KeyStore> ApiKeyAuthenticator<S> {
+    /// Reads keys of `format` from the default places and looks them up in
+    /// `store`.
+    pub fn new(format: KeyFormat, store: S) -> Self {
+        Self {
+            format,
+            store,
+            headers: DEFAULT_HEADERS.map(HeaderName::from_static).into(),
+            bearer: true,
+        }
+    }
+
+    /// Starts an authenticator with non-default settings.
+    pub fn builder(format: KeyFormat, store: S) -> ApiKeyAuthenticatorBuilder<S> {
+        ApiKeyAuthenticatorBuilder {
+            format,
+            store,
+            headers: DEFAULT_HEADERS.iter().map(|&h| h.to_owned()).collect(),
+            bearer: true,
+        }
+    }
+
+    /// The key format.
+    pub fn format(&self) -> &KeyFormat {
+        &self.format
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The key in `request`, if there is one of this authenticator's.
+    fn find<'r>(&self, request: &'r Parts) -> Result<Option<&'r str>, AuthError> {
+        let mut found = None;
+        let mut keep = |key: &'r str| match found.replace(key) {
+            Some(_) => Err(AuthError::invalid_request("multiple_credentials")),
+            None => Ok(()),
+        };
+        for name in &self.headers {
+            if let Some(value) = single_header(&request.headers, name)? {
+                keep(value)?;
+            }
+        }
+        if self.bearer
+            && let Some(token) = bearer_token(&request.headers)?
+            && self.format.matches_prefix(token)
+        {
+            keep(token)?;
+        }
+        Ok(found)
+    }
+}
+
+#[async_trait]
+impl<S: KeyStore> Authenticator for ApiKeyAuthenticator<S> {
+    async fn authenticate(&self, request: &Parts) -> Result<Option<Identity>, AuthError> {
+        let Some(key) = self.find(request)? else {
+            return Ok(None);
+        };
+        self.format.check(key)?;
+        let digest = KeyDigest::of(key);
+        let record = self
+            .store
+            .lookup(&digest)
+            .await
+            .map_err(AuthError::unavailable)?
+            .ok_or(AuthError::invalid("unknown_key"))?;
+        match record.status_at(SystemTime::now()) {
+            KeyStatus::Active => Ok(Some(record.identity())),
+            status => Err(AuthError::invalid(status.as_str()).with_credential_id(record.key_id.clone())),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for ApiKeyAuthenticator<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeyAuthenticator")
+            .field("format", &self.format)
+            .field("store", &self.store)
+            .field("headers", &self.headers)
+            .field("bearer", &self.bearer)
+            .finish()
+    }
+}
+
+/// Builds an [`ApiKeyAuthenticator`] with non-default settings.
+#[must_use]
+pub struct ApiKeyAuthenticatorBuilder<S> {
+    format: KeyFormat,
+    store: S,
+    headers: Vec<String>,
+    bearer: bool,
+}
+
+impl<S: KeyStore> ApiKeyAuthenticatorBuilder<S> {
+    /// The headers a key may be sent in, besides `Authorization: Bearer`.
+    /// Defaults to `API-Key` and `X-API-Key`; an empty list turns them off.
+    pub fn headers<I>(mut self, names: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.headers = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether keys are read from `Authorization: Bearer`. Defaults to
+    /// `true`.
+    pub fn bearer(mut self, enabled: bool) -> Self {
+        self.bearer = enabled;
+        self
+    }
+
+    /// Finishes the authenticator.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidHeaderName`] for a header name that is not
+    /// valid, or is `Authorization`; [`ConfigError::Missing`] when no place
+    /// to read a key from is left.
+    pub fn build(self) -> Result<ApiKeyAuthenticator<S>, ConfigError> {
+        let headers = self
+            .headers
+            .iter()
+            .map(|h| match HeaderName::try_from(h.as_str()) {
+                Ok(name) if name != http::header::AUTHORIZATION => Ok(name),
+                _ => Err(ConfigError::InvalidHeaderName(h.clone())),
+            })
+            .collect::<Result<Box<[_]>, _>>()?;
+        if headers.is_empty() && !self.bearer {
+            return Err(ConfigError::Missing("a header or bearer source for api keys"));
+        }
+        Ok(ApiKeyAuthenticator {
+            format: self.format,
+            store: self.store,
+            headers,
+            bearer: self.bearer,
+        })
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for ApiKeyAuthenticatorBuilder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeyAuthenticatorBuilder")
+            .field("format", &self.format)
+            .field("store", &self.store)
+            .field("headers", &self.headers)
+            .field("bearer", &self.bearer)
+            .finish()
+    }
+}

@@ -1,0 +1,44 @@
+//! Opaque API keys: the key format, digests, stores and the authenticator.
+//!
+//! - [`KeyFormat`] makes and checks keys shaped `{prefix}_{body}{checksum}`;
+//!   [`ApiKey`] holds a key's plaintext, shown to its owner once.
+//! - A [`KeyStore`] maps each key's [`KeyDigest`] (SHA-256) to its
+//!   [`KeyRecord`]: owner, scopes, metadata, expiry, revocation. The key
+//!   itself is never stored. [`MemoryKeyStore`] is the in-memory store.
+//! - [`ApiKeyAuthenticator`] reads keys from requests for
+//!   [`AuthLayer`](crate::AuthLayer).
+//!
+//! # Example
+//!
+//! ```
+//! use m2m_auth::api_key::{ApiKeyAuthenticator, KeyFormat, KeyRecord, MemoryKeyStore};
+//! use m2m_auth::{AuthLayer, Scopes};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let format = KeyFormat::new("acme_live")?;
+//! let store = MemoryKeyStore::new();
+//!
+//! // Issue a key: hand `key` to its owner once, keep only the digest.
+//! let key = format.generate()?;
+//! let mut record = KeyRecord::new("key_7f3a", "billing-service");
+//! record.scopes = Scopes::new(["invoices:read"])?;
+//! record.hint = key.hint();
+//! store.insert(key.digest(), record);
+//!
+//! let layer = AuthLayer::new(ApiKeyAuthenticator::new(format, store));
+//! # let _ = layer;
+//! # Ok(())
+//! # }
+//! ```
+
+mod authenticator;
+mod digest;
+mod format;
+mod record;
+mod store;
+
+pub use self::authenticator::{ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder};
+pub use self::digest::KeyDigest;
+pub use self::format::{ApiKey, CHECKSUM_LEN, KeyFormat, MAX_BODY_LEN, MIN_BODY_LEN};
+pub use self::record::{KeyRecord, KeyStatus};
+pub use self::store::{KeyStore, MemoryKeyStore, StoreError};

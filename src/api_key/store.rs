@@ -1,0 +1,226 @@
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+
+use super::{KeyDigest, KeyRecord};
+
+/// Where API-key records live: the one thing a custom backend must
+/// implement.
+///
+/// A store maps the [`KeyDigest`] of a key to its [`KeyRecord`]. It never
+/// sees a key: the authenticator hashes it first, and only after the key's
+/// format and checksum were checked. Return `Ok(None)` for a digest you do
+/// not know, and an error only when the store cannot answer (the request
+/// then gets `503`, not `401`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use m2m_auth::api_key::{KeyDigest, KeyRecord, KeyStore, StoreError};
+/// use m2m_auth::async_trait;
+///
+/// struct MyStore { /* a database pool */ }
+///
+/// #[async_trait]
+/// impl KeyStore for MyStore {
+///     async fn lookup(&self, digest: &KeyDigest) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+///         // SELECT … FROM api_keys WHERE digest = $1
+///         # let _ = digest;
+///         Ok(None)
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    /// The record of the key whose digest is `digest`, if there is one.
+    ///
+    /// Return revoked, disabled and expired records too: the authenticator
+    /// decides what they mean.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the store cannot be asked.
+    async fn lookup(&self, digest: &KeyDigest) -> Result<Option<Arc<KeyRecord>>, StoreError>;
+}
+
+#[async_trait]
+impl<S: KeyStore + ?Sized> KeyStore for Arc<S> {
+    async fn lookup(&self, digest: &KeyDigest) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        (**self).lookup(digest).await
+    }
+}
+
+#[async_trait]
+impl<S: KeyStore + ?Sized> KeyStore for Box<S> {
+    async fn lookup(&self, digest: &KeyDigest) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        (**self).lookup(digest).await
+    }
+}
+
+/// A key store could not answer.
+///
+/// Wrap the backend's error with [`StoreError::new`]; it is reported as the
+/// [`source`](StdError::source), so make sure it holds no key material.
+pub struct StoreError {
+    source: Box<dyn StdError + Send + Sync>,
+}
+
+impl StoreError {
+    /// A store error caused by `source`.
+    pub fn new(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            source: source.into(),
+        }
+    }
+}
+
+impl fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreError")
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("key store error")
+    }
+}
+
+impl StdError for StoreError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+/// An in-memory [`KeyStore`], for tests, examples and small deployments.
+///
+/// Lookups read a lock-free snapshot; every change copies the map (the
+/// records themselves are shared), so it suits key sets that are read far
+/// more often than they change. Add many keys at once with
+/// [`extend`](Self::extend). Clones share the same keys.
+#[derive(Clone, Default)]
+pub struct MemoryKeyStore {
+    keys: Arc<ArcSwap<HashMap<KeyDigest, Arc<KeyRecord>>>>,
+}
+
+impl MemoryKeyStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores `record` for the key with `digest`, returning the record it
+    /// replaced.
+    pub fn insert(&self, digest: KeyDigest, record: KeyRecord) -> Option<Arc<KeyRecord>> {
+        let record = Arc::new(record);
+        let previous = self.keys.rcu(|keys| {
+            let mut keys = HashMap::clone(keys);
+            keys.insert(digest, Arc::clone(&record));
+            keys
+        });
+        previous.get(&digest).cloned()
+    }
+
+    /// Stores many records with one copy of the map.
+    pub fn extend<I>(&self, records: I)
+    where
+        I: IntoIterator<Item = (KeyDigest, KeyRecord)>,
+    {
+        let records: Vec<(KeyDigest, Arc<KeyRecord>)> = records
+            .into_iter()
+            .map(|(d, r)| (d, Arc::new(r)))
+            .collect();
+        self.keys.rcu(|keys| {
+            let mut keys = HashMap::clone(keys);
+            keys.extend(records.iter().map(|(d, r)| (*d, Arc::clone(r))));
+            keys
+        });
+    }
+
+    /// Replaces the record of the key with `digest` by `f(record)`, if the
+    /// key is stored; returns the new record.
+    pub fn update(
+        &self,
+        digest: &KeyDigest,
+        f: impl Fn(&KeyRecord) -> KeyRecord,
+    ) -> Option<Arc<KeyRecord>> {
+        let mut updated = None;
+        self.keys.rcu(|keys| {
+            let mut keys = HashMap::clone(keys);
+            updated = keys.get_mut(digest).map(|r| {
+                *r = Arc::new(f(r));
+                Arc::clone(r)
+            });
+            keys
+        });
+        updated
+    }
+
+    /// Removes the key with `digest`, returning its record.
+    pub fn remove(&self, digest: &KeyDigest) -> Option<Arc<KeyRecord>> {
+        let previous = self.keys.rcu(|keys| {
+            let mut keys = HashMap::clone(keys);
+            keys.remove(digest);
+            keys
+        });
+        previous.get(digest).cloned()
+    }
+
+    /// How many keys the store holds.
+    pub fn len(&self) -> usize {
+        self.keys.load().len()
+    }
+
+    /// Whether the store holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.load().is_empty()
+    }
+}
+
+impl fmt::Debug for MemoryKeyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryKeyStore")
+            .field("keys", &self.len())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl KeyStore for MemoryKeyStore {
+    async fn lookup(&self, digest: &KeyDigest) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        Ok(self.keys.load().get(digest).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn insert_lookup_update_remove() {
+        let store = MemoryKeyStore::new();
+        let a = KeyDigest::of("a");
+        assert!(store.is_empty());
+        assert!(store.insert(a, KeyRecord::new("1", "o")).is_none());
+        let shared = store.clone();
+        assert_eq!(shared.lookup(&a).await.unwrap().unwrap().key_id.as_ref(), "1");
+        assert!(shared.lookup(&KeyDigest::of("b")).await.unwrap().is_none());
+        let updated = store.update(&a, |r| {
+            let mut r = r.clone();
+            r.enabled = false;
+            r
+        });
+        assert!(!updated.unwrap().enabled);
+        assert!(store.update(&KeyDigest::of("b"), Clone::clone).is_none());
+        store.extend((0..10).map(|i| (KeyDigest::of(&i.to_string()), KeyRecord::new(i.to_string(), "o"))));
+        assert_eq!(store.len(), 11);
+        assert_eq!(store.remove(&a).unwrap().key_id.as_ref(), "1");
+        assert!(store.lookup(&a).await.unwrap().is_none());
+        assert_eq!(format!("{store:?}"), "MemoryKeyStore { keys: 10 }");
+    }
+}

@@ -1,0 +1,104 @@
+//! Reading credentials out of request headers, shared by every authenticator.
+
+use http::header::{AUTHORIZATION, HeaderMap, HeaderName};
+
+use crate::error::AuthError;
+
+/// The single value of header `name`, as text.
+///
+/// Two or more values are refused: which one would count is ambiguous.
+pub(crate) fn single_header<'h>(
+    headers: &'h HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'h str>, AuthError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::invalid_request("duplicate_credential_header"));
+    }
+    value
+        .to_str()
+        .map(Some)
+        .map_err(|_| AuthError::invalid("malformed_header"))
+}
+
+/// The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1).
+///
+/// `Ok(None)` when there is no `Authorization` header or it uses another
+/// scheme; an error when it is a `Bearer` header whose token is empty or not
+/// printable ASCII, or when the header is repeated.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    const SCHEME: &[u8] = b"bearer";
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::invalid_request("duplicate_authorization_header"));
+    }
+    let bytes = value.as_bytes();
+    let is_bearer = bytes.len() >= SCHEME.len()
+        && bytes[..SCHEME.len()].eq_ignore_ascii_case(SCHEME)
+        && bytes.get(SCHEME.len()).is_none_or(|&b| b == b' ');
+    if !is_bearer {
+        return Ok(None);
+    }
+    let token = value
+        .to_str()
+        .map_err(|_| AuthError::invalid("malformed_header"))?[SCHEME.len()..]
+        .trim_start_matches(' ');
+    if token.is_empty() || token.bytes().any(|b| b == b' ' || b == b'\t') {
+        return Err(AuthError::invalid("malformed_header"));
+    }
+    Ok(Some(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AuthErrorKind;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        let ok = |v: &[u8]| bearer_token(&headers(&[("authorization", v)])).map(|t| t.map(str::to_owned));
+        assert_eq!(ok(b"Bearer abc").unwrap().as_deref(), Some("abc"));
+        assert_eq!(ok(b"bearer   abc").unwrap().as_deref(), Some("abc"));
+        assert_eq!(ok(b"BEARER abc").unwrap().as_deref(), Some("abc"));
+        assert_eq!(ok(b"Basic abc").unwrap(), None);
+        assert_eq!(ok(b"Bearerabc").unwrap(), None);
+        assert_eq!(ok(b"Bear").unwrap(), None);
+        assert_eq!(ok(b"").unwrap(), None);
+        for bad in [&b"Bearer"[..], b"Bearer ", b"Bearer a b", b"Bearer \xff\xfe"] {
+            assert_eq!(ok(bad).unwrap_err().kind(), AuthErrorKind::Invalid, "{bad:?}");
+        }
+        assert_eq!(bearer_token(&HeaderMap::new()).unwrap(), None);
+    }
+
+    #[test]
+    fn repeated_headers_are_ambiguous() {
+        let h = headers(&[("authorization", b"Bearer a"), ("authorization", b"Bearer b")]);
+        assert_eq!(bearer_token(&h).unwrap_err().kind(), AuthErrorKind::InvalidRequest);
+        let name = HeaderName::from_static("api-key");
+        let h = headers(&[("api-key", b"a"), ("api-key", b"a")]);
+        assert_eq!(
+            single_header(&h, &name).unwrap_err().kind(),
+            AuthErrorKind::InvalidRequest
+        );
+        let h = headers(&[("api-key", b"\x80")]);
+        assert_eq!(single_header(&h, &name).unwrap_err().kind(), AuthErrorKind::Invalid);
+    }
+}

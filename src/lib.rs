@@ -1,0 +1,64 @@
+#![cfg_attr(feature = "axum", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "axum"),
+    doc = "Authentication for machine-to-machine APIs: opaque API keys and JWT access tokens behind one tower layer. (Build the docs with the `axum` feature for the full guide.)"
+)]
+//!
+//! # Crate map
+//!
+//! - [`AuthLayer`] / [`AuthService`]: the middleware, with its
+//!   [`Authenticator`] chain and a [`Reject`]ion that can be replaced.
+//! - [`Identity`]: who called, inserted into the request extensions.
+//! - [`RequireScopesLayer`]: `403 insufficient_scope` for callers lacking a
+//!   scope.
+//! - [`api_key`]: key format, [`KeyStore`](api_key::KeyStore), the in-memory
+//!   store and the authenticator.
+//!
+//! # Features
+//!
+//! | feature   | default | what it adds |
+//! |-----------|---------|--------------|
+//! | `api-key` | yes     | [`api_key`]: opaque API keys, `MemoryKeyStore`, `ApiKeyAuthenticator` |
+//! | `axum`    | no      | `Identity` and `Option<Identity>` extractors; `AuthError` as a response |
+//!
+//! Without features the crate depends on `http`, `http-body`, `tower-service`
+//! and `tower-layer` (plus `serde_json` for attributes and `tracing` for
+//! events); no async runtime.
+//!
+//! # Logging
+//!
+//! The crate emits `tracing` events under the target `m2m_auth`, one per
+//! decision, with the fields `outcome` (`accepted`, `rejected`, `passed`),
+//! `method`, `kind`, `reason` and `credential_id` (an API key's public id).
+//! No event carries a token, key or secret. Store failures are `WARN`, the
+//! rest `DEBUG`.
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod auth;
+mod authenticator;
+mod credentials;
+mod error;
+mod identity;
+mod reject;
+pub mod scope;
+mod trace;
+
+#[cfg(feature = "api-key")]
+#[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
+pub mod api_key;
+
+#[cfg(feature = "axum")]
+mod axum;
+
+pub use async_trait::async_trait;
+
+pub use crate::auth::{AuthLayer, AuthService};
+pub use crate::authenticator::Authenticator;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use crate::axum::IdentityRejection;
+pub use crate::error::{AuthError, AuthErrorKind, ConfigError};
+pub use crate::identity::{Attributes, Credential, Identity, IdentityBuilder, Scopes};
+pub use crate::reject::{DefaultRejection, Reject, RejectionBody, ResponseBody};
+pub use crate::scope::{RequireScopes, RequireScopesLayer};

@@ -1,0 +1,213 @@
+//! Scope guards: [`RequireScopesLayer`] and [`RequireScopes`].
+//!
+//! Put the guard inside an [`AuthLayer`](crate::AuthLayer) (or on a single
+//! route): a request whose [`Identity`](crate::Identity) lacks one of the
+//! required scopes gets `403` with `WWW-Authenticate: Bearer
+//! error="insufficient_scope", scope="…"`; a request without an `Identity`
+//! gets `401`.
+//!
+//! # Example
+//!
+//! ```
+//! # #[cfg(feature = "api-key")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use http::{Request, Response, StatusCode};
+//! use m2m_auth::{AuthLayer, RequireScopesLayer, Scopes};
+//! use m2m_auth::api_key::{ApiKeyAuthenticator, KeyFormat, KeyRecord, MemoryKeyStore};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! let format = KeyFormat::new("acme_live")?;
+//! let key = format.generate()?;
+//! let store = MemoryKeyStore::new();
+//! let mut record = KeyRecord::new("key_1", "reporting-job");
+//! record.scopes = Scopes::new(["reports:read"])?;
+//! store.insert(key.digest(), record);
+//!
+//! let service = ServiceBuilder::new()
+//!     .layer(AuthLayer::new(ApiKeyAuthenticator::new(format, store)))
+//!     .layer(RequireScopesLayer::new(["reports:write"])?)
+//!     .service_fn(|_: Request<String>| async {
+//!         Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+//!     });
+//!
+//! let req = Request::post("/reports")
+//!     .header("authorization", format!("Bearer {}", key.expose_secret()))
+//!     .body(String::new())?;
+//! let res = service.oneshot(req).await?;
+//! assert_eq!(res.status(), StatusCode::FORBIDDEN);
+//! assert_eq!(
+//!     res.headers()["www-authenticate"],
+//!     r#"Bearer error="insufficient_scope", scope="reports:write""#
+//! );
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "api-key"))]
+//! # fn main() {}
+//! ```
+
+mod future;
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+pub use self::future::ResponseFuture;
+use crate::error::{AuthError, ConfigError};
+use crate::identity::{Identity, Scopes};
+use crate::reject::{DefaultRejection, Reject, ResponseBody};
+
+/// Rejects requests whose [`Identity`] lacks any of a set of scopes; see the
+/// [module docs](self).
+#[must_use]
+#[derive(Clone)]
+pub struct RequireScopesLayer<R = DefaultRejection> {
+    shared: Arc<Guard<R>>,
+}
+
+struct Guard<R> {
+    required: Scopes,
+    reject: R,
+}
+
+impl RequireScopesLayer {
+    /// A guard requiring every scope in `scopes`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidScope`] when a scope is not a valid RFC 6749
+    /// scope token.
+    pub fn new<I>(scopes: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        Ok(Self::from_scopes(Scopes::new(scopes)?))
+    }
+
+    /// A guard requiring every scope in `required`.
+    pub fn from_scopes(required: Scopes) -> Self {
+        Self {
+            shared: Arc::new(Guard {
+                required,
+                reject: DefaultRejection::new(),
+            }),
+        }
+    }
+}
+
+impl<R: Reject> RequireScopesLayer<R> {
+    /// Rejects with `reject` instead of the [`DefaultRejection`].
+    pub fn reject_with<R2: Reject>(self, reject: R2) -> RequireScopesLayer<R2> {
+        RequireScopesLayer {
+            shared: Arc::new(Guard {
+                required: self.shared.required.clone(),
+                reject,
+            }),
+        }
+    }
+
+    /// The scopes the guard requires.
+    pub fn required(&self) -> &Scopes {
+        &self.shared.required
+    }
+}
+
+impl<R> fmt::Debug for RequireScopesLayer<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequireScopesLayer")
+            .field("required", &self.shared.required)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, R> Layer<S> for RequireScopesLayer<R> {
+    type Service = RequireScopes<S, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireScopes {
+            inner,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// Middleware that checks the [`Identity`]'s scopes; made by
+/// [`RequireScopesLayer`].
+#[derive(Clone)]
+pub struct RequireScopes<S, R = DefaultRejection> {
+    inner: S,
+    shared: Arc<Guard<R>>,
+}
+
+impl<S> RequireScopes<S> {
+    /// The layer for this service; same as [`RequireScopesLayer::new`].
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidScope`] when a scope is not a valid RFC 6749
+    /// scope token.
+    pub fn layer<I>(scopes: I) -> Result<RequireScopesLayer, ConfigError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        RequireScopesLayer::new(scopes)
+    }
+}
+
+impl<S, R> RequireScopes<S, R> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, consuming the middleware.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: fmt::Debug, R> fmt::Debug for RequireScopes<S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequireScopes")
+            .field("inner", &self.inner)
+            .field("required", &self.shared.required)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody, R> Service<Request<ReqBody>> for RequireScopes<S, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    R: Reject,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let checked = match req.extensions().get::<Identity>() {
+            Some(identity) => identity.require_scopes(&self.shared.required),
+            None => Err(AuthError::missing()),
+        };
+        match checked {
+            Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+            Err(error) => {
+                crate::trace::rejection(&error);
+                let (parts, _) = req.into_parts();
+                let mut res = self.shared.reject.reject(&error, &parts);
+                res.extensions_mut().insert(error);
+                ResponseFuture::rejected(res)
+            }
+        }
+    }
+}
