@@ -7,6 +7,7 @@ use crate::error::AuthError;
 /// The single value of header `name`, as text.
 ///
 /// Two or more values are refused: which one would count is ambiguous.
+#[cfg_attr(not(feature = "api-key"), allow(dead_code))]
 pub(crate) fn single_header<'h>(
     headers: &'h HeaderMap,
     name: &HeaderName,
@@ -74,7 +75,9 @@ mod tests {
 
     #[test]
     fn bearer_parsing() {
-        let ok = |v: &[u8]| bearer_token(&headers(&[("authorization", v)])).map(|t| t.map(str::to_owned));
+        let ok = |v: &[u8]| {
+            bearer_token(&headers(&[("authorization", v)])).map(|t| t.map(str::to_owned))
+        };
         assert_eq!(ok(b"Bearer abc").unwrap().as_deref(), Some("abc"));
         assert_eq!(ok(b"bearer   abc").unwrap().as_deref(), Some("abc"));
         assert_eq!(ok(b"BEARER abc").unwrap().as_deref(), Some("abc"));
@@ -82,16 +85,31 @@ mod tests {
         assert_eq!(ok(b"Bearerabc").unwrap(), None);
         assert_eq!(ok(b"Bear").unwrap(), None);
         assert_eq!(ok(b"").unwrap(), None);
-        for bad in [&b"Bearer"[..], b"Bearer ", b"Bearer a b", b"Bearer \xff\xfe"] {
-            assert_eq!(ok(bad).unwrap_err().kind(), AuthErrorKind::Invalid, "{bad:?}");
+        for bad in [
+            &b"Bearer"[..],
+            b"Bearer ",
+            b"Bearer a b",
+            b"Bearer \xff\xfe",
+        ] {
+            assert_eq!(
+                ok(bad).unwrap_err().kind(),
+                AuthErrorKind::Invalid,
+                "{bad:?}"
+            );
         }
         assert_eq!(bearer_token(&HeaderMap::new()).unwrap(), None);
     }
 
     #[test]
     fn repeated_headers_are_ambiguous() {
-        let h = headers(&[("authorization", b"Bearer a"), ("authorization", b"Bearer b")]);
-        assert_eq!(bearer_token(&h).unwrap_err().kind(), AuthErrorKind::InvalidRequest);
+        let h = headers(&[
+            ("authorization", b"Bearer a"),
+            ("authorization", b"Bearer b"),
+        ]);
+        assert_eq!(
+            bearer_token(&h).unwrap_err().kind(),
+            AuthErrorKind::InvalidRequest
+        );
         let name = HeaderName::from_static("api-key");
         let h = headers(&[("api-key", b"a"), ("api-key", b"a")]);
         assert_eq!(
@@ -99,6 +117,9 @@ mod tests {
             AuthErrorKind::InvalidRequest
         );
         let h = headers(&[("api-key", b"\x80")]);
-        assert_eq!(single_header(&h, &name).unwrap_err().kind(), AuthErrorKind::Invalid);
+        assert_eq!(
+            single_header(&h, &name).unwrap_err().kind(),
+            AuthErrorKind::Invalid
+        );
     }
 }

@@ -269,7 +269,10 @@ mod tests {
         );
         let e = AuthError::unavailable("db down");
         assert_eq!(e.to_string(), "authentication unavailable");
-        assert_eq!(e.source().map(ToString::to_string).as_deref(), Some("db down"));
+        assert_eq!(
+            e.source().map(ToString::to_string).as_deref(),
+            Some("db down")
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub struct Identity {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 struct Inner {
     subject: Arc<str>,
     scopes: Scopes,
@@ -106,6 +106,12 @@ impl Identity {
     }
 }
 
+impl PartialEq for Identity {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner) || self.inner == other.inner
+    }
+}
+
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Attribute values may be personal data; show their names only.
@@ -114,7 +120,10 @@ impl fmt::Debug for Identity {
             .field("scopes", &self.inner.scopes)
             .field("credential", &self.inner.credential)
             .field("expires_at", &self.inner.expires_at)
-            .field("attributes", &self.inner.attributes.keys().collect::<Vec<_>>())
+            .field(
+                "attributes",
+                &self.inner.attributes.keys().collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -378,7 +387,9 @@ mod tests {
         assert_eq!(id.credential().id(), Some("key_1"));
         assert!(id.has_scope("read"));
         assert_eq!(id.attributes_as::<Meta>().unwrap().tier, "gold");
-        let err = id.require_scopes(&Scopes::new(["write"]).unwrap()).unwrap_err();
+        let err = id
+            .require_scopes(&Scopes::new(["write"]).unwrap())
+            .unwrap_err();
         assert_eq!(err.kind(), crate::AuthErrorKind::InsufficientScope);
         assert!(!format!("{id:?}").contains("gold"));
     }

@@ -54,7 +54,7 @@ mod axum;
 pub use async_trait::async_trait;
 
 pub use crate::auth::{AuthLayer, AuthService};
-pub use crate::authenticator::Authenticator;
+pub use crate::authenticator::{Authentication, Authenticator};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use crate::axum::IdentityRejection;

@@ -88,7 +88,9 @@ impl DefaultRejection {
     /// [`ConfigError::InvalidChallengeParameter`] when `realm` is not
     /// printable ASCII or contains `"` or `\`.
     pub fn with_realm(realm: &str) -> Result<Self, ConfigError> {
-        let valid = realm.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+        let valid = realm
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
         if !valid {
             return Err(ConfigError::InvalidChallengeParameter(realm.to_owned()));
         }
@@ -98,12 +100,15 @@ impl DefaultRejection {
             } else {
                 format!(r#"Bearer realm="{realm}", {rest}"#)
             };
-            HeaderValue::try_from(v).map_err(|_| ConfigError::InvalidChallengeParameter(realm.to_owned()))
+            HeaderValue::try_from(v)
+                .map_err(|_| ConfigError::InvalidChallengeParameter(realm.to_owned()))
         };
         Ok(Self {
             missing: with_realm("")?,
             invalid: with_realm(r#"error="invalid_token""#)?,
-            expired: with_realm(r#"error="invalid_token", error_description="the access token expired""#)?,
+            expired: with_realm(
+                r#"error="invalid_token", error_description="the access token expired""#,
+            )?,
             invalid_request: with_realm(r#"error="invalid_request""#)?,
             realm: Some(realm.into()),
         })
@@ -127,7 +132,10 @@ impl DefaultRejection {
         let mut res = Response::new(RejectionBody::from_static(problem_body(kind)));
         *res.status_mut() = kind.status();
         let headers = res.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if let Some(challenge) = challenge {
             headers.insert(WWW_AUTHENTICATE, challenge);
         }
@@ -146,7 +154,10 @@ impl DefaultRejection {
             .required_scopes()
             .map(|s| format!(r#", scope="{s}""#))
             .unwrap_or_default();
-        HeaderValue::try_from(format!(r#"Bearer {realm}error="insufficient_scope"{scope}"#)).ok()
+        HeaderValue::try_from(format!(
+            r#"Bearer {realm}error="insufficient_scope"{scope}"#
+        ))
+        .ok()
     }
 }
 
@@ -334,7 +345,9 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().kind.project() {
             KindProj::Inner { body } => body.poll_frame(cx),
-            KindProj::Rejection { body } => Poll::Ready(body.data.take().map(|d| Ok(Frame::data(d)))),
+            KindProj::Rejection { body } => {
+                Poll::Ready(body.data.take().map(|d| Ok(Frame::data(d))))
+            }
         }
     }
 
@@ -359,7 +372,9 @@ mod tests {
     use crate::identity::Scopes;
 
     fn challenge(res: &Response<RejectionBody>) -> Option<&str> {
-        res.headers().get(WWW_AUTHENTICATE).map(|v| v.to_str().unwrap())
+        res.headers()
+            .get(WWW_AUTHENTICATE)
+            .map(|v| v.to_str().unwrap())
     }
 
     #[test]
@@ -373,7 +388,10 @@ mod tests {
         let res = r.render(&AuthError::invalid("revoked"), false);
         assert_eq!(challenge(&res), Some(r#"Bearer error="invalid_token""#));
 
-        let res = r.render(&AuthError::insufficient_scope(Scopes::new(["b", "a"]).unwrap()), false);
+        let res = r.render(
+            &AuthError::insufficient_scope(Scopes::new(["b", "a"]).unwrap()),
+            false,
+        );
         assert_eq!(res.status(), 403);
         assert_eq!(
             challenge(&res),
@@ -399,7 +417,10 @@ mod tests {
             Some(r#"Bearer realm="api", error="invalid_token""#)
         );
         assert_eq!(
-            challenge(&r.render(&AuthError::insufficient_scope(Scopes::new(["a"]).unwrap()), false)),
+            challenge(&r.render(
+                &AuthError::insufficient_scope(Scopes::new(["a"]).unwrap()),
+                false
+            )),
             Some(r#"Bearer realm="api", error="insufficient_scope", scope="a""#)
         );
     }
@@ -428,8 +449,8 @@ mod tests {
         assert!(res.body().is_end_stream());
         let res = DefaultRejection::new().render(&AuthError::unavailable("x"), true);
         assert_eq!(res.headers()["grpc-status"], "14");
-        let res = DefaultRejection::new()
-            .render(&AuthError::insufficient_scope(Scopes::default()), true);
+        let res =
+            DefaultRejection::new().render(&AuthError::insufficient_scope(Scopes::default()), true);
         assert_eq!(res.headers()["grpc-status"], "7");
     }
 }

@@ -1,12 +1,11 @@
 use std::fmt;
-use std::time::SystemTime;
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use http::HeaderName;
 use http::request::Parts;
 
-use super::{KeyDigest, KeyFormat, KeyStatus, KeyStore};
-use crate::authenticator::Authenticator;
+use super::{KeyDigest, KeyFormat, KeyRecord, KeyStatus, KeyStore, StoreError};
+use crate::authenticator::{Authentication, Authenticator};
 use crate::credentials::{bearer_token, single_header};
 use crate::error::{AuthError, ConfigError};
 use crate::identity::Identity;
@@ -30,7 +29,7 @@ const DEFAULT_HEADERS: [&str; 2] = ["api-key", "x-api-key"];
 /// as ambiguous (`400`).
 pub struct ApiKeyAuthenticator<S> {
     format: KeyFormat,
-    store: S,
+    store: Arc<S>,
     headers: Box<[HeaderName]>,
     bearer: bool,
 }
@@ -41,7 +40,7 @@ impl<S: KeyStore> ApiKeyAuthenticator<S> {
     pub fn new(format: KeyFormat, store: S) -> Self {
         Self {
             format,
-            store,
+            store: Arc::new(store),
             headers: DEFAULT_HEADERS.map(HeaderName::from_static).into(),
             bearer: true,
         }
@@ -89,24 +88,37 @@ impl<S: KeyStore> ApiKeyAuthenticator<S> {
     }
 }
 
-#[async_trait]
 impl<S: KeyStore> Authenticator for ApiKeyAuthenticator<S> {
-    async fn authenticate(&self, request: &Parts) -> Result<Option<Identity>, AuthError> {
-        let Some(key) = self.find(request)? else {
-            return Ok(None);
+    fn authenticate(&self, request: &Parts) -> Authentication {
+        let key = match self.find(request) {
+            Ok(Some(key)) => key,
+            Ok(None) => return Authentication::none(),
+            Err(e) => return Authentication::reject(e),
         };
-        self.format.check(key)?;
-        let digest = KeyDigest::of(key);
-        let record = self
-            .store
-            .lookup(&digest)
-            .await
-            .map_err(AuthError::unavailable)?
-            .ok_or(AuthError::invalid("unknown_key"))?;
-        match record.status_at(SystemTime::now()) {
-            KeyStatus::Active => Ok(Some(record.identity())),
-            status => Err(AuthError::invalid(status.as_str()).with_credential_id(record.key_id.clone())),
+        // Format and checksum first: garbage never costs a store call.
+        if let Err(e) = self.format.check(key) {
+            return Authentication::reject(e);
         }
+        let digest = KeyDigest::of(key);
+        if let Some(found) = self.store.lookup_ready(&digest) {
+            return verdict(Ok(found)).into();
+        }
+        let store = Arc::clone(&self.store);
+        Authentication::pending(async move { verdict(store.lookup(&digest).await) })
+    }
+}
+
+/// Turns a store's answer into the authenticator's. Unknown, revoked,
+/// disabled and expired keys share one client-facing kind.
+fn verdict(
+    found: Result<Option<Arc<KeyRecord>>, StoreError>,
+) -> Result<Option<Identity>, AuthError> {
+    let record = found
+        .map_err(AuthError::unavailable)?
+        .ok_or(AuthError::invalid("unknown_key"))?;
+    match record.status() {
+        KeyStatus::Active => Ok(Some(record.identity().clone())),
+        status => Err(AuthError::invalid(status.as_str()).with_credential_id(record.key_id())),
     }
 }
 
@@ -166,11 +178,13 @@ impl<S: KeyStore> ApiKeyAuthenticatorBuilder<S> {
             })
             .collect::<Result<Box<[_]>, _>>()?;
         if headers.is_empty() && !self.bearer {
-            return Err(ConfigError::Missing("a header or bearer source for api keys"));
+            return Err(ConfigError::Missing(
+                "a header or bearer source for api keys",
+            ));
         }
         Ok(ApiKeyAuthenticator {
             format: self.format,
-            store: self.store,
+            store: Arc::new(self.store),
             headers,
             bearer: self.bearer,
         })

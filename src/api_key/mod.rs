@@ -20,9 +20,10 @@
 //!
 //! // Issue a key: hand `key` to its owner once, keep only the digest.
 //! let key = format.generate()?;
-//! let mut record = KeyRecord::new("key_7f3a", "billing-service");
-//! record.scopes = Scopes::new(["invoices:read"])?;
-//! record.hint = key.hint();
+//! let record = KeyRecord::builder("key_7f3a", "billing-service")
+//!     .scopes(Scopes::new(["invoices:read"])?)
+//!     .hint(key.hint())
+//!     .build();
 //! store.insert(key.digest(), record);
 //!
 //! let layer = AuthLayer::new(ApiKeyAuthenticator::new(format, store));
@@ -32,7 +33,7 @@
 //! ```
 
 mod authenticator;
-mod digest;
+pub(crate) mod digest;
 mod format;
 mod record;
 mod store;
@@ -40,5 +41,5 @@ mod store;
 pub use self::authenticator::{ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder};
 pub use self::digest::KeyDigest;
 pub use self::format::{ApiKey, CHECKSUM_LEN, KeyFormat, MAX_BODY_LEN, MIN_BODY_LEN};
-pub use self::record::{KeyRecord, KeyStatus};
+pub use self::record::{KeyRecord, KeyRecordBuilder, KeyStatus};
 pub use self::store::{KeyStore, MemoryKeyStore, StoreError};

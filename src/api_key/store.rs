@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 
+use super::digest::DigestHasher;
 use super::{KeyDigest, KeyRecord};
 
 /// Where API-key records live: the one thing a custom backend must
@@ -44,6 +45,17 @@ pub trait KeyStore: Send + Sync + 'static {
     ///
     /// A [`StoreError`] when the store cannot be asked.
     async fn lookup(&self, digest: &KeyDigest) -> Result<Option<Arc<KeyRecord>>, StoreError>;
+
+    /// The answer to [`lookup`](Self::lookup) if the store has it at hand
+    /// without waiting: `Some(Some(record))` for a record, `Some(None)` for
+    /// a digest it knows to be unknown, `None` to fall back to `lookup`.
+    ///
+    /// In-memory stores and caches implement it so that requests they can
+    /// answer cost no allocation; the default always falls back.
+    fn lookup_ready(&self, digest: &KeyDigest) -> Option<Option<Arc<KeyRecord>>> {
+        let _ = digest;
+        None
+    }
 }
 
 #[async_trait]
@@ -51,12 +63,20 @@ impl<S: KeyStore + ?Sized> KeyStore for Arc<S> {
     async fn lookup(&self, digest: &KeyDigest) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         (**self).lookup(digest).await
     }
+
+    fn lookup_ready(&self, digest: &KeyDigest) -> Option<Option<Arc<KeyRecord>>> {
+        (**self).lookup_ready(digest)
+    }
 }
 
 #[async_trait]
 impl<S: KeyStore + ?Sized> KeyStore for Box<S> {
     async fn lookup(&self, digest: &KeyDigest) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         (**self).lookup(digest).await
+    }
+
+    fn lookup_ready(&self, digest: &KeyDigest) -> Option<Option<Arc<KeyRecord>>> {
+        (**self).lookup_ready(digest)
     }
 }
 
@@ -105,7 +125,7 @@ impl StdError for StoreError {
 /// [`extend`](Self::extend). Clones share the same keys.
 #[derive(Clone, Default)]
 pub struct MemoryKeyStore {
-    keys: Arc<ArcSwap<HashMap<KeyDigest, Arc<KeyRecord>>>>,
+    keys: Arc<ArcSwap<HashMap<KeyDigest, Arc<KeyRecord>, DigestHasher>>>,
 }
 
 impl MemoryKeyStore {
@@ -131,10 +151,8 @@ impl MemoryKeyStore {
     where
         I: IntoIterator<Item = (KeyDigest, KeyRecord)>,
     {
-        let records: Vec<(KeyDigest, Arc<KeyRecord>)> = records
-            .into_iter()
-            .map(|(d, r)| (d, Arc::new(r)))
-            .collect();
+        let records: Vec<(KeyDigest, Arc<KeyRecord>)> =
+            records.into_iter().map(|(d, r)| (d, Arc::new(r))).collect();
         self.keys.rcu(|keys| {
             let mut keys = HashMap::clone(keys);
             keys.extend(records.iter().map(|(d, r)| (*d, Arc::clone(r))));
@@ -171,6 +189,11 @@ impl MemoryKeyStore {
         previous.get(digest).cloned()
     }
 
+    /// The record of the key with `digest`.
+    pub fn get(&self, digest: &KeyDigest) -> Option<Arc<KeyRecord>> {
+        self.keys.load().get(digest).cloned()
+    }
+
     /// How many keys the store holds.
     pub fn len(&self) -> usize {
         self.keys.load().len()
@@ -193,7 +216,11 @@ impl fmt::Debug for MemoryKeyStore {
 #[async_trait]
 impl KeyStore for MemoryKeyStore {
     async fn lookup(&self, digest: &KeyDigest) -> Result<Option<Arc<KeyRecord>>, StoreError> {
-        Ok(self.keys.load().get(digest).cloned())
+        Ok(self.get(digest))
+    }
+
+    fn lookup_ready(&self, digest: &KeyDigest) -> Option<Option<Arc<KeyRecord>>> {
+        Some(self.get(digest))
     }
 }
 
@@ -206,21 +233,27 @@ mod tests {
         let store = MemoryKeyStore::new();
         let a = KeyDigest::of("a");
         assert!(store.is_empty());
-        assert!(store.insert(a, KeyRecord::new("1", "o")).is_none());
+        assert!(
+            store
+                .insert(a, KeyRecord::builder("1", "o").build())
+                .is_none()
+        );
         let shared = store.clone();
-        assert_eq!(shared.lookup(&a).await.unwrap().unwrap().key_id.as_ref(), "1");
+        assert_eq!(shared.lookup(&a).await.unwrap().unwrap().key_id(), "1");
         assert!(shared.lookup(&KeyDigest::of("b")).await.unwrap().is_none());
-        let updated = store.update(&a, |r| {
-            let mut r = r.clone();
-            r.enabled = false;
-            r
-        });
-        assert!(!updated.unwrap().enabled);
+        let updated = store.update(&a, |r| r.to_builder().enabled(false).build());
+        assert!(!updated.unwrap().is_enabled());
         assert!(store.update(&KeyDigest::of("b"), Clone::clone).is_none());
-        store.extend((0..10).map(|i| (KeyDigest::of(&i.to_string()), KeyRecord::new(i.to_string(), "o"))));
+        store.extend((0..10).map(|i| {
+            (
+                KeyDigest::of(&i.to_string()),
+                KeyRecord::builder(i.to_string(), "o").build(),
+            )
+        }));
         assert_eq!(store.len(), 11);
-        assert_eq!(store.remove(&a).unwrap().key_id.as_ref(), "1");
+        assert_eq!(store.remove(&a).unwrap().key_id(), "1");
         assert!(store.lookup(&a).await.unwrap().is_none());
+        assert_eq!(store.lookup_ready(&a), Some(None));
         assert_eq!(format!("{store:?}"), "MemoryKeyStore { keys: 10 }");
     }
 }

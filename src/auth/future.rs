@@ -4,13 +4,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use http::request::Parts;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::Unauthenticated;
-use super::service::{AuthFuture, Shared};
-use crate::reject::{Reject, ResponseBody};
+use super::service::{Shared, Step};
+use crate::authenticator::Authentication;
+use crate::reject::{Reject, RejectionBody, ResponseBody};
 
 pin_project! {
     /// Response future of [`AuthService`](super::AuthService).
@@ -30,31 +31,54 @@ pin_project! {
     where
         S: Service<Request<B>>,
     {
+        // Boxed: only requests that wait for I/O pay for it, and the future
+        // stays small for the ones decided at once.
         Authenticating {
-            auth: AuthFuture,
-            body: B,
-            inner: S,
-            shared: Arc<Shared<R>>,
+            pending: Box<Pending<S, B, R>>,
         },
         Calling {
             #[pin]
             future: S::Future,
         },
+        Rejected {
+            response: Option<Response<RejectionBody>>,
+        },
         Done,
     }
+}
+
+/// A request waiting for an authenticator.
+pub(super) struct Pending<S, B, R> {
+    pub(super) authentication: Authentication,
+    pub(super) next: usize,
+    pub(super) parts: Parts,
+    pub(super) body: B,
+    pub(super) inner: S,
+    pub(super) shared: Arc<Shared<R>>,
 }
 
 impl<S, B, R> ResponseFuture<S, B, R>
 where
     S: Service<Request<B>>,
 {
-    pub(super) fn new(auth: AuthFuture, body: B, inner: S, shared: Arc<Shared<R>>) -> Self {
+    pub(super) const fn calling(future: S::Future) -> Self {
+        Self {
+            state: State::Calling { future },
+        }
+    }
+
+    pub(super) const fn rejected(response: Response<RejectionBody>) -> Self {
+        Self {
+            state: State::Rejected {
+                response: Some(response),
+            },
+        }
+    }
+
+    pub(super) fn authenticating(pending: Pending<S, B, R>) -> Self {
         Self {
             state: State::Authenticating {
-                auth,
-                body,
-                inner,
-                shared,
+                pending: Box::new(pending),
             },
         }
     }
@@ -71,36 +95,50 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Authenticating { auth, .. } => {
-                    let (mut parts, outcome) = ready!(auth.as_mut().poll(cx));
-                    let StateProjReplace::Authenticating {
+                StateProj::Authenticating { pending } => {
+                    let outcome = ready!(Pin::new(&mut pending.authentication).poll(cx));
+                    let outcome = match outcome {
+                        // Not this authenticator's credential: ask the rest.
+                        Ok(None) => match pending.shared.run(&pending.parts, pending.next) {
+                            Step::Pending(authentication, next) => {
+                                pending.authentication = authentication;
+                                pending.next = next;
+                                continue;
+                            }
+                            Step::Decided(outcome) => outcome,
+                        },
+                        decided => decided,
+                    };
+                    let StateProjReplace::Authenticating { pending } =
+                        this.state.as_mut().project_replace(State::Done)
+                    else {
+                        unreachable!("state was Authenticating")
+                    };
+                    let Pending {
+                        mut parts,
                         body,
                         mut inner,
                         shared,
                         ..
-                    } = this.state.as_mut().project_replace(State::Done)
-                    else {
-                        unreachable!("state was Authenticating")
-                    };
-                    match outcome {
-                        Ok(identity) => {
-                            if let Some(identity) = identity {
-                                parts.extensions.insert(identity);
-                            } else {
-                                parts.extensions.insert(Unauthenticated);
-                            }
+                    } = *pending;
+                    match shared.admit(outcome, &mut parts) {
+                        Ok(()) => {
                             let future = inner.call(Request::from_parts(parts, body));
                             this.state.set(State::Calling { future });
                         }
-                        Err(error) => {
-                            let mut res = shared.reject.reject(&error, &parts);
-                            res.extensions_mut().insert(error);
-                            return Poll::Ready(Ok(res.map(ResponseBody::rejection)));
+                        Err(rejection) => {
+                            return Poll::Ready(Ok(rejection.map(ResponseBody::rejection)));
                         }
                     }
                 }
                 StateProj::Calling { future } => {
                     return future.poll(cx).map_ok(|res| res.map(ResponseBody::inner));
+                }
+                StateProj::Rejected { response } => {
+                    let Some(response) = response.take() else {
+                        panic!("ResponseFuture polled after completion")
+                    };
+                    return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
                 }
                 StateProj::Done => panic!("ResponseFuture polled after completion"),
             }

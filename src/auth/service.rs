@@ -1,6 +1,4 @@
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -8,27 +6,81 @@ use http::request::Parts;
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::future::ResponseFuture;
+use super::Unauthenticated;
+use super::future::{Pending, ResponseFuture};
 use super::layer::AuthLayer;
-use crate::authenticator::Authenticator;
+use crate::authenticator::{Authentication, Authenticator, Outcome};
 use crate::credentials::bearer_token;
 use crate::error::AuthError;
-use crate::identity::Identity;
-use crate::reject::{Reject, ResponseBody};
+use crate::reject::{Reject, RejectionBody, ResponseBody};
 
 /// The configuration every service of one [`AuthLayer`] shares.
 #[derive(Clone)]
 pub(crate) struct Shared<R> {
     pub(super) authenticators: Vec<Arc<dyn Authenticator>>,
     pub(super) optional: bool,
-    pub(crate) reject: R,
+    pub(super) reject: R,
 }
 
-/// What the authenticators decided: an identity, a pass without one
-/// (optional mode), or a rejection.
-pub(super) type Outcome = Result<Option<Identity>, AuthError>;
+/// Where the chain of authenticators got to.
+pub(super) enum Step {
+    Decided(Outcome),
+    /// Authenticator `next - 1` must be waited for.
+    Pending(Authentication, usize),
+}
 
-pub(super) type AuthFuture = Pin<Box<dyn Future<Output = (Parts, Outcome)> + Send>>;
+impl<R: Reject> Shared<R> {
+    /// Asks the authenticators from index `from` on, until one decides or
+    /// has to be waited for.
+    pub(super) fn run(&self, parts: &Parts, from: usize) -> Step {
+        for (i, authenticator) in self.authenticators.iter().enumerate().skip(from) {
+            match authenticator.authenticate(parts).into_ready() {
+                Ok(Ok(None)) => {}
+                Ok(outcome) => return Step::Decided(outcome),
+                Err(pending) => return Step::Pending(pending, i + 1),
+            }
+        }
+        // Bearer is the scheme we answer for (RFC 6750): a bearer token that
+        // nobody recognised is a bad credential, not a missing one, in both
+        // modes.
+        Step::Decided(match bearer_token(&parts.headers) {
+            Err(e) => Err(e),
+            Ok(Some(_)) => Err(AuthError::invalid("unrecognized_bearer_token")),
+            Ok(None) if self.optional => Ok(None),
+            Ok(None) => Err(AuthError::missing()),
+        })
+    }
+
+    /// Applies a decision to the request head: the identity (or the
+    /// optional-mode marker) goes into its extensions, or it becomes a
+    /// rejection carrying the error in its extensions.
+    #[expect(
+        clippy::result_large_err,
+        reason = "the error is the rejection response itself, moved once into the future"
+    )]
+    pub(super) fn admit(
+        &self,
+        outcome: Outcome,
+        parts: &mut Parts,
+    ) -> Result<(), Response<RejectionBody>> {
+        crate::trace::outcome(&outcome);
+        match outcome {
+            Ok(Some(identity)) => {
+                parts.extensions.insert(identity);
+                Ok(())
+            }
+            Ok(None) => {
+                parts.extensions.insert(Unauthenticated);
+                Ok(())
+            }
+            Err(error) => {
+                let mut res = self.reject.reject(&error, parts);
+                res.extensions_mut().insert(error);
+                Err(res)
+            }
+        }
+    }
+}
 
 /// Middleware that authenticates requests before they reach `S`; made by
 /// [`AuthLayer`].
@@ -98,38 +150,30 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        // The ready service is the one to call; leave a fresh clone behind.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        let (parts, body) = req.into_parts();
-        let auth = Box::pin(authenticate(Arc::clone(&self.shared), parts));
-        ResponseFuture::new(auth, body, inner, Arc::clone(&self.shared))
-    }
-}
-
-async fn authenticate<R: Send + Sync + 'static>(
-    shared: Arc<Shared<R>>,
-    parts: Parts,
-) -> (Parts, Outcome) {
-    let outcome = decide(&shared, &parts).await;
-    crate::trace::outcome(&outcome);
-    (parts, outcome)
-}
-
-async fn decide<R>(shared: &Shared<R>, parts: &Parts) -> Outcome {
-    for authenticator in &shared.authenticators {
-        if let Some(identity) = authenticator.authenticate(parts).await? {
-            return Ok(Some(identity));
+        let (mut parts, body) = req.into_parts();
+        match self.shared.run(&parts, 0) {
+            // Decided at once: no allocation, and the ready service is
+            // called right here.
+            Step::Decided(outcome) => match self.shared.admit(outcome, &mut parts) {
+                Ok(()) => {
+                    ResponseFuture::calling(self.inner.call(Request::from_parts(parts, body)))
+                }
+                Err(rejection) => ResponseFuture::rejected(rejection),
+            },
+            Step::Pending(authentication, next) => {
+                // The ready service is the one to call later; leave a fresh
+                // clone behind.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::authenticating(Pending {
+                    authentication,
+                    next,
+                    parts,
+                    body,
+                    inner,
+                    shared: Arc::clone(&self.shared),
+                })
+            }
         }
-    }
-    // Bearer is the scheme we answer for (RFC 6750): a bearer token nobody
-    // recognised is a bad credential, not a missing one, in both modes.
-    if bearer_token(&parts.headers)?.is_some() {
-        return Err(AuthError::invalid("unrecognized_bearer_token"));
-    }
-    if shared.optional {
-        Ok(None)
-    } else {
-        Err(AuthError::missing())
     }
 }

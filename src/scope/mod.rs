@@ -1,7 +1,7 @@
 //! Scope guards: [`RequireScopesLayer`] and [`RequireScopes`].
 //!
 //! Put the guard inside an [`AuthLayer`](crate::AuthLayer) (or on a single
-//! route): a request whose [`Identity`](crate::Identity) lacks one of the
+//! route): a request whose [`Identity`] lacks one of the
 //! required scopes gets `403` with `WWW-Authenticate: Bearer
 //! error="insufficient_scope", scope="…"`; a request without an `Identity`
 //! gets `401`.
@@ -20,8 +20,9 @@
 //! let format = KeyFormat::new("acme_live")?;
 //! let key = format.generate()?;
 //! let store = MemoryKeyStore::new();
-//! let mut record = KeyRecord::new("key_1", "reporting-job");
-//! record.scopes = Scopes::new(["reports:read"])?;
+//! let record = KeyRecord::builder("key_1", "reporting-job")
+//!     .scopes(Scopes::new(["reports:read"])?)
+//!     .build();
 //! store.insert(key.digest(), record);
 //!
 //! let service = ServiceBuilder::new()

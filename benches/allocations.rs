@@ -1,0 +1,76 @@
+//! Heap allocations per request, counted by a global allocator.
+//!
+//! `cargo bench --bench allocations [-- <filter>]`
+//!
+//! Prints, for each configuration of `benches/api_key.rs`, how many
+//! allocations (and bytes) one request through the axum router makes, and
+//! how many more than without auth. With a filter, only configurations
+//! whose name contains it run (handy under a profiler).
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+mod common;
+
+use std::alloc::System;
+
+use axum::Router;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use tower::ServiceExt;
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Allocations and bytes per request, averaged over many requests.
+fn measure(rt: &tokio::runtime::Runtime, app: &Router, key: &str, expect: u16) -> (f64, f64) {
+    const N: u32 = 10_000;
+    rt.block_on(async {
+        // Warm up: first requests fill lazily built state.
+        for _ in 0..100 {
+            app.clone().oneshot(common::request(key)).await.unwrap();
+        }
+        let region = Region::new(GLOBAL);
+        for _ in 0..N {
+            let res = app.clone().oneshot(common::request(key)).await.unwrap();
+            assert_eq!(res.status(), expect);
+        }
+        let stats = region.change();
+        let per_request = |n: usize| f64::from(u32::try_from(n).unwrap()) / f64::from(N);
+        (
+            per_request(stats.allocations + stats.reallocations),
+            per_request(stats.bytes_allocated),
+        )
+    })
+}
+
+fn main() {
+    let s = common::setup(1000);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let configs: [(&str, &Router, &str, u16); 6] = [
+        ("no auth", &s.plain, &s.valid, 200),
+        ("no-op layer", &s.noop_layer, &s.valid, 200),
+        ("AuthLayer, fixed identity", &s.fixed, &s.valid, 200),
+        ("api key, valid", &s.api_key, &s.valid, 200),
+        ("api key, malformed", &s.api_key, &s.malformed, 401),
+        ("api key, unknown", &s.api_key, &s.unknown, 401),
+    ];
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    println!(
+        "{:<28} {:>8} {:>10} {:>8}",
+        "configuration", "allocs", "bytes", "added"
+    );
+    let mut base = None;
+    for (name, app, key, status) in configs {
+        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            continue;
+        }
+        let (n, bytes) = measure(&rt, app, key, status);
+        let added = base.map_or_else(|| "-".to_owned(), |b: f64| format!("{:+.1}", n - b));
+        base.get_or_insert(n);
+        println!("{name:<28} {n:>8.1} {bytes:>10.0} {added:>8}");
+    }
+}
