@@ -16,25 +16,23 @@ mod common;
 
 use std::alloc::System;
 
-use axum::Router;
+use common::App;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use tower::ServiceExt;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// Allocations and bytes per request, averaged over many requests.
-fn measure(rt: &tokio::runtime::Runtime, app: &Router, key: &str, expect: u16) -> (f64, f64) {
+fn measure(rt: &tokio::runtime::Runtime, app: &App, key: &str, expect: u16) -> (f64, f64) {
     const N: u32 = 10_000;
     rt.block_on(async {
         // Warm up: first requests fill lazily built state.
         for _ in 0..100 {
-            app.clone().oneshot(common::request(key)).await.unwrap();
+            app.call(key).await;
         }
         let region = Region::new(GLOBAL);
         for _ in 0..N {
-            let res = app.clone().oneshot(common::request(key)).await.unwrap();
-            assert_eq!(res.status(), expect);
+            assert_eq!(app.call(key).await, expect);
         }
         let stats = region.change();
         let per_request = |n: usize| f64::from(u32::try_from(n).unwrap()) / f64::from(N);
@@ -50,11 +48,12 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let configs: [(&str, &Router, &str, u16); 6] = [
+    let configs: [(&str, &App, &str, u16); 7] = [
         ("no auth", &s.plain, &s.valid, 200),
         ("no-op layer", &s.noop_layer, &s.valid, 200),
         ("AuthLayer, fixed identity", &s.fixed, &s.valid, 200),
         ("api key, valid", &s.api_key, &s.valid, 200),
+        ("api key, valid, wrapped", &s.api_key_wrapped, &s.valid, 200),
         ("api key, malformed", &s.api_key, &s.malformed, 401),
         ("api key, unknown", &s.api_key, &s.unknown, 401),
     ];

@@ -16,11 +16,13 @@
 
 mod common;
 
+use std::future::Future;
 use std::hint::black_box;
+use std::task::{Context, Poll, Waker};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use m2m_auth::api_key::KeyDigest;
-use tower::ServiceExt;
+use m2m_auth::Authenticator;
+use m2m_auth::api_key::{ApiKeyAuthenticator, KeyDigest};
 
 use common::request;
 
@@ -36,11 +38,12 @@ fn bench(c: &mut Criterion) {
         ("noop_layer", &s.noop_layer, &s.valid),
         ("fixed_identity", &s.fixed, &s.valid),
         ("valid_key", &s.api_key, &s.valid),
+        ("valid_key_wrapped", &s.api_key_wrapped, &s.valid),
         ("malformed_key", &s.api_key, &s.malformed),
         ("unknown_key", &s.api_key, &s.unknown),
     ] {
         g.bench_function(name, |b| {
-            b.to_async(&rt).iter(|| app.clone().oneshot(request(key)));
+            b.to_async(&rt).iter(|| app.call(key));
         });
     }
     g.finish();
@@ -52,6 +55,16 @@ fn bench(c: &mut Criterion) {
             let key = black_box(valid);
             format.check(key).unwrap();
             store.get(&KeyDigest::of(key))
+        });
+    });
+    let authenticator = ApiKeyAuthenticator::new(s.format.clone(), s.store.clone());
+    let (parts, ()) = request(valid).map(|_| ()).into_parts();
+    g.bench_function("authenticate_valid", |b| {
+        let mut cx = Context::from_waker(Waker::noop());
+        b.iter(|| {
+            let authentication = authenticator.authenticate(black_box(&parts));
+            let ready = std::pin::pin!(authentication).poll(&mut cx);
+            matches!(ready, Poll::Ready(Ok(Some(_))))
         });
     });
     g.bench_function("format_valid", |b| {

@@ -18,18 +18,16 @@ mod common;
 
 use std::time::Instant;
 
-use axum::Router;
-use tower::ServiceExt;
+use common::App;
 
 const ROUNDS: usize = 41;
 const BATCH: u32 = 4000;
 
-fn batch(rt: &tokio::runtime::Runtime, app: &Router, key: &str) -> f64 {
+fn batch(rt: &tokio::runtime::Runtime, app: &App, key: &str) -> f64 {
     rt.block_on(async {
         let start = Instant::now();
         for _ in 0..BATCH {
-            let res = app.clone().oneshot(common::request(key)).await.unwrap();
-            std::hint::black_box(res);
+            std::hint::black_box(app.call(key).await);
         }
         start.elapsed().as_secs_f64() * 1e9 / f64::from(BATCH)
     })
@@ -48,11 +46,12 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let configs: [(&str, &Router, &str); 6] = [
+    let configs: [(&str, &App, &str); 7] = [
         ("no auth", &s.plain, &s.valid),
         ("no-op layer", &s.noop_layer, &s.valid),
         ("AuthLayer, fixed identity", &s.fixed, &s.valid),
         ("api key, valid", &s.api_key, &s.valid),
+        ("api key, valid, wrapped", &s.api_key_wrapped, &s.valid),
         ("api key, malformed", &s.api_key, &s.malformed),
         ("api key, unknown", &s.api_key, &s.unknown),
     ];

@@ -9,9 +9,32 @@
 use axum::body::Body;
 use axum::routing::get;
 use axum::{Extension, Router};
-use http::Request;
+use http::{Request, StatusCode};
 use m2m_auth::api_key::{ApiKeyAuthenticator, KeyFormat, KeyRecord, MemoryKeyStore};
-use m2m_auth::{AuthLayer, Authentication, Authenticator, Identity};
+use m2m_auth::{AuthLayer, AuthService, Authentication, Authenticator, DefaultRejection, Identity};
+use tower::{Layer, ServiceExt};
+
+/// A service under measurement: an axum router, or our layer wrapped
+/// around one.
+#[derive(Clone)]
+pub enum App {
+    /// A router, with any layers added by `Router::layer`.
+    Router(Router),
+    /// `AuthLayer` wrapped around the whole router, as
+    /// `ServiceBuilder::new().layer(auth).service(router)` does.
+    Wrapped(AuthService<Router, DefaultRejection>),
+}
+
+impl App {
+    /// Sends one request carrying `key` and returns the response status
+    /// (the response itself is dropped, as a server would after writing it).
+    pub async fn call(&self, key: &str) -> StatusCode {
+        match self {
+            Self::Router(r) => r.clone().oneshot(request(key)).await.unwrap().status(),
+            Self::Wrapped(s) => s.clone().oneshot(request(key)).await.unwrap().status(),
+        }
+    }
+}
 
 pub struct Setup {
     pub format: KeyFormat,
@@ -23,14 +46,18 @@ pub struct Setup {
     /// The valid key with one character changed: fails the checksum.
     pub malformed: String,
     /// No auth at all.
-    pub plain: Router,
-    /// A layer that does nothing: what any layer costs in axum.
-    pub noop_layer: Router,
+    pub plain: App,
+    /// A layer that does nothing, added by `Router::layer`: what any layer
+    /// costs in axum.
+    pub noop_layer: App,
     /// `AuthLayer` with an authenticator that accepts every request: the
     /// layer's own cost.
-    pub fixed: Router,
-    /// `AuthLayer` with `ApiKeyAuthenticator` over `store`.
-    pub api_key: Router,
+    pub fixed: App,
+    /// `AuthLayer` with `ApiKeyAuthenticator` over `store`, added by
+    /// `Router::layer`.
+    pub api_key: App,
+    /// The same layer wrapped around the whole router.
+    pub api_key_wrapped: App,
 }
 
 /// Accepts every request as one identity.
@@ -76,23 +103,27 @@ pub fn setup(keys: usize) -> Setup {
                 .clone(),
         )))
         .with_state(());
+    let auth = AuthLayer::new(ApiKeyAuthenticator::new(format.clone(), store.clone()));
     let api_key = Router::new()
         .route("/", get(|_: Extension<Identity>| async { "ok" }))
-        .layer(AuthLayer::new(ApiKeyAuthenticator::new(
-            format.clone(),
-            store.clone(),
-        )))
+        .layer(auth.clone())
         .with_state(());
+    let api_key_wrapped = auth.layer(
+        Router::new()
+            .route("/", get(|_: Extension<Identity>| async { "ok" }))
+            .with_state(()),
+    );
     Setup {
         format,
         store,
         valid,
         unknown,
         malformed,
-        plain,
-        noop_layer,
-        fixed,
-        api_key,
+        plain: App::Router(plain),
+        noop_layer: App::Router(noop_layer),
+        fixed: App::Router(fixed),
+        api_key: App::Router(api_key),
+        api_key_wrapped: App::Wrapped(api_key_wrapped),
     }
 }
 
