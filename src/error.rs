@@ -234,6 +234,21 @@ pub enum ConfigError {
     InvalidChallengeParameter(String),
     /// A required setting was not given.
     Missing(&'static str),
+    /// A setting has a value that cannot work.
+    InvalidSetting(String),
+    /// A JWS algorithm name this crate does not verify (such as `none` or
+    /// `ES512`).
+    UnsupportedAlgorithm(String),
+    /// A verification key cannot be read or used.
+    InvalidKey(String),
+    /// A verification key is too weak: RSA under 2048 bits, an HMAC secret
+    /// under 32 bytes.
+    WeakKey(String),
+    /// No key of a key set can verify any of the configured algorithms.
+    NoUsableKey,
+    /// JWT verification needs a crypto backend: enable the `aws-lc-rs` or
+    /// `rust-crypto` feature.
+    NoCryptoBackend,
 }
 
 impl fmt::Display for ConfigError {
@@ -250,6 +265,14 @@ impl fmt::Display for ConfigError {
                 write!(f, "invalid challenge parameter {p:?}")
             }
             Self::Missing(what) => write!(f, "missing required setting: {what}"),
+            Self::InvalidSetting(why) => write!(f, "invalid setting: {why}"),
+            Self::UnsupportedAlgorithm(alg) => write!(f, "unsupported algorithm {alg:?}"),
+            Self::InvalidKey(why) => write!(f, "unusable key: {why}"),
+            Self::WeakKey(why) => write!(f, "key too weak: {why}"),
+            Self::NoUsableKey => f.write_str("no key can verify any of the configured algorithms"),
+            Self::NoCryptoBackend => f.write_str(
+                "no crypto backend for JWT signatures: enable the `aws-lc-rs` or `rust-crypto` feature of m2m-auth",
+            ),
         }
     }
 }

@@ -174,6 +174,16 @@ pub enum Credential {
         /// Who owns the key; also the identity's subject.
         owner: Arc<str>,
     },
+    /// A JWT access token.
+    #[non_exhaustive]
+    Jwt {
+        /// The token's issuer (`iss`).
+        issuer: Arc<str>,
+        /// The id of the key that verified it (`kid`), if the key has one.
+        kid: Option<Arc<str>>,
+        /// The token's id (`jti`), if it has one.
+        jti: Option<Arc<str>>,
+    },
     /// A credential checked by an authenticator outside this crate.
     #[non_exhaustive]
     Custom {
@@ -193,6 +203,11 @@ impl Credential {
         }
     }
 
+    /// A JWT credential.
+    pub fn jwt(issuer: Arc<str>, kid: Option<Arc<str>>, jti: Option<Arc<str>>) -> Self {
+        Self::Jwt { issuer, kid, jti }
+    }
+
     /// A credential of a custom authenticator.
     pub fn custom(method: impl Into<Cow<'static, str>>, id: Option<Arc<str>>) -> Self {
         Self::Custom {
@@ -206,6 +221,7 @@ impl Credential {
     pub fn method(&self) -> &str {
         match self {
             Self::ApiKey { .. } => "api_key",
+            Self::Jwt { .. } => "jwt",
             Self::Custom { method, .. } => method,
         }
     }
@@ -214,6 +230,7 @@ impl Credential {
     pub fn id(&self) -> Option<&str> {
         match self {
             Self::ApiKey { key_id, .. } => Some(key_id),
+            Self::Jwt { kid, .. } => kid.as_deref(),
             Self::Custom { id, .. } => id.as_deref(),
         }
     }

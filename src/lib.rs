@@ -12,14 +12,19 @@
 //! - [`RequireScopesLayer`]: `403 insufficient_scope` for callers lacking a
 //!   scope.
 //! - [`api_key`]: key format, [`KeyStore`](api_key::KeyStore), the in-memory
-//!   store and the authenticator.
+//!   store and the authenticator (feature `api-key`).
+//! - [`jwt`]: the JWT access-token authenticator and its keys (feature
+//!   `jwt`).
 //!
 //! # Features
 //!
-//! | feature   | default | what it adds |
-//! |-----------|---------|--------------|
-//! | `api-key` | yes     | [`api_key`]: opaque API keys, `MemoryKeyStore`, `ApiKeyAuthenticator` |
-//! | `axum`    | no      | `Identity` and `Option<Identity>` extractors; `AuthError` as a response |
+//! | feature       | default | what it adds |
+//! |---------------|---------|--------------|
+//! | `api-key`     | yes     | [`api_key`]: opaque API keys, `MemoryKeyStore`, `ApiKeyAuthenticator` |
+//! | `jwt`         | no      | [`jwt`]: `JwtAuthenticator`, `Key`, `KeySet` |
+//! | `aws-lc-rs`   | yes     | JWT signatures by aws-lc-rs (only with `jwt`) |
+//! | `rust-crypto` | no      | JWT signatures by the pure-Rust `RustCrypto` crates; with both backends on, aws-lc-rs is used |
+//! | `axum`        | no      | `Identity` and `Option<Identity>` extractors; `AuthError` as a response |
 //!
 //! Without features the crate depends on `http`, `http-body`, `tower-service`
 //! and `tower-layer` (plus `serde_json` for attributes and `tracing` for
@@ -47,6 +52,10 @@ mod trace;
 #[cfg(feature = "api-key")]
 #[cfg_attr(docsrs, doc(cfg(feature = "api-key")))]
 pub mod api_key;
+
+#[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub mod jwt;
 
 #[cfg(feature = "axum")]
 mod axum;

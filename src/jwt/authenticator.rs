@@ -1,0 +1,315 @@
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::request::Parts;
+
+use super::claims::Policy;
+use super::jws::{self, Typ};
+use super::key::KeySet;
+use super::{Algorithm, backend};
+use crate::authenticator::{Authentication, Authenticator};
+use crate::credentials::bearer_token;
+use crate::error::{AuthError, ConfigError};
+use crate::identity::Identity;
+
+/// Default cap on a token's size, checked before any decoding.
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Default clock skew allowed on `exp`, `nbf` and `iat`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_mins(1);
+/// The claims scopes are read from by default, in this order; their scopes
+/// are combined.
+pub const DEFAULT_SCOPE_CLAIMS: [&str; 3] = ["scope", "scp", "permissions"];
+
+/// Authenticates requests carrying a JWT access token in
+/// `Authorization: Bearer`.
+///
+/// A bearer token belongs to this authenticator when it has the shape of a
+/// compact JWS (three dot-separated segments, the first starting with
+/// `e`, as every base64url JSON object does); other bearer tokens, such as
+/// API keys, are left to other authenticators.
+///
+/// Every check a careful validator makes is on, and the dangerous ones
+/// cannot be switched off: the size cap comes before any decoding; the
+/// algorithm must be in the configured list (never taken from the token
+/// alone, `none` impossible) and fit the key's type, so an RSA public key
+/// can never serve as an HMAC secret; `crit` headers are refused; `jku`,
+/// `x5u`, `jwk` and `x5c` headers are never used; `iss`, `aud` and `exp`
+/// are required, `nbf` and `iat` honoured; a claim given twice is refused.
+///
+/// Built by [`JwtAuthenticator::builder`]. Cheap to clone.
+///
+/// # Example
+///
+/// ```
+/// use m2m_auth::jwt::{Algorithm, JwtAuthenticator, Key, KeySet};
+/// use m2m_auth::AuthLayer;
+///
+/// # fn main() -> Result<(), m2m_auth::ConfigError> {
+/// # let secret = [7u8; 32];
+/// let jwt = JwtAuthenticator::builder()
+///     .issuer("https://idp.example.com/")
+///     .audience("https://api.example.com")
+///     .algorithms([Algorithm::HS256])
+///     .keys(KeySet::new([Key::hmac(&secret)?])?)
+///     .build()?;
+/// let layer = AuthLayer::new(jwt);
+/// # let _ = layer;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct JwtAuthenticator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    keys: KeySet,
+    algorithms: Box<[Algorithm]>,
+    policy: Policy,
+    require_at_jwt: bool,
+    max_token_bytes: usize,
+}
+
+impl JwtAuthenticator {
+    /// Starts a configuration. `issuer`, `audience` (or
+    /// [`insecure_skip_audience`](JwtAuthenticatorBuilder::insecure_skip_audience)),
+    /// `algorithms` and `keys` are required.
+    pub fn builder() -> JwtAuthenticatorBuilder {
+        JwtAuthenticatorBuilder::default()
+    }
+
+    /// Verifies `token` now and returns the caller's identity.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthErrorKind::Expired`](crate::AuthErrorKind::Expired) for a token
+    /// past its `exp` (and leeway), [`AuthErrorKind::Invalid`](crate::AuthErrorKind::Invalid)
+    /// for every other failure, with the precise cause in
+    /// [`AuthError::reason`].
+    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        self.verify_at(token, SystemTime::now())
+    }
+
+    /// Verifies `token` as at time `now`.
+    ///
+    /// # Errors
+    ///
+    /// As [`verify`](Self::verify).
+    pub fn verify_at(&self, token: &str, now: SystemTime) -> Result<Identity, AuthError> {
+        let inner = &*self.inner;
+        if token.len() > inner.max_token_bytes {
+            return Err(AuthError::invalid("token_too_large"));
+        }
+        let compact = jws::split(token).ok_or(AuthError::invalid("malformed"))?;
+        let header_json =
+            jws::decode_segment(compact.header).ok_or(AuthError::invalid("malformed"))?;
+        let header = jws::parse_header(&header_json)?;
+        let typ_ok = match header.typ {
+            Typ::AccessToken => true,
+            Typ::Absent | Typ::Jwt => !inner.require_at_jwt,
+            Typ::Other => false,
+        };
+        if !typ_ok {
+            return Err(AuthError::invalid("wrong_typ"));
+        }
+        let key = jws::verify(compact, &header, &inner.keys, &inner.algorithms)?;
+        let payload =
+            jws::decode_segment(compact.payload).ok_or(AuthError::invalid("malformed"))?;
+        inner.policy.identity(&payload, now, key.kid_arc())
+    }
+
+    /// Whether `token` has the shape of a compact JWS, so that this
+    /// authenticator answers for it.
+    fn claims(&self, token: &str) -> bool {
+        if token.len() > self.inner.max_token_bytes {
+            // Too large to scan: a JWS starts with `e`, an API key with its
+            // lowercase prefix and has no dot near its start.
+            return token.starts_with("ey") || token.starts_with("ew");
+        }
+        jws::split(token).is_some()
+    }
+}
+
+impl Authenticator for JwtAuthenticator {
+    fn authenticate(&self, request: &Parts) -> Authentication {
+        match bearer_token(&request.headers) {
+            Err(e) => Authentication::reject(e),
+            Ok(Some(token)) if self.claims(token) => self.verify(token).map(Some).into(),
+            Ok(_) => Authentication::none(),
+        }
+    }
+}
+
+impl fmt::Debug for JwtAuthenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        f.debug_struct("JwtAuthenticator")
+            .field("issuer", &inner.policy.issuer)
+            .field("audiences", &inner.policy.audiences)
+            .field("algorithms", &inner.algorithms)
+            .field("keys", &inner.keys)
+            .field("leeway", &inner.policy.leeway)
+            .field("require_at_jwt", &inner.require_at_jwt)
+            .field("max_token_bytes", &inner.max_token_bytes)
+            .field("scope_claims", &inner.policy.scope_claims)
+            .finish()
+    }
+}
+
+/// Configures a [`JwtAuthenticator`].
+#[must_use]
+#[derive(Debug, Default)]
+pub struct JwtAuthenticatorBuilder {
+    issuer: Option<String>,
+    audiences: Vec<String>,
+    skip_audience: bool,
+    algorithms: Vec<Algorithm>,
+    keys: Option<KeySet>,
+    leeway: Option<Duration>,
+    require_at_jwt: bool,
+    max_token_bytes: Option<usize>,
+    scope_claims: Option<Vec<String>>,
+}
+
+impl JwtAuthenticatorBuilder {
+    /// The issuer tokens must name in `iss`, compared exactly. Required.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// An audience this API answers to: a token's `aud` (a string or an
+    /// array) must contain one of them. Call again to add more. Required,
+    /// unless [`insecure_skip_audience`](Self::insecure_skip_audience).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Accepts tokens whatever their `aud`. Insecure: a token the issuer
+    /// minted for another API would be accepted here. Defaults to off.
+    pub fn insecure_skip_audience(mut self) -> Self {
+        self.skip_audience = true;
+        self
+    }
+
+    /// The algorithms tokens may be signed with. Required; a token's `alg`
+    /// outside this list is refused, and within it must fit the key's type.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// The keys signatures are verified with. Required.
+    pub fn keys(mut self, keys: KeySet) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Clock skew allowed on `exp`, `nbf` and `iat`. Defaults to
+    /// [`DEFAULT_LEEWAY`] (60 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = Some(leeway);
+        self
+    }
+
+    /// Requires the RFC 9068 `typ` header `at+jwt` (or
+    /// `application/at+jwt`), so that ID tokens and other JWTs of the same
+    /// issuer are refused. Defaults to off: `at+jwt`, `JWT` and no `typ` are
+    /// accepted; any other `typ` is always refused.
+    pub fn require_at_jwt(mut self, require: bool) -> Self {
+        self.require_at_jwt = require;
+        self
+    }
+
+    /// The largest token accepted, in bytes, checked before any decoding.
+    /// Defaults to [`DEFAULT_MAX_TOKEN_BYTES`] (8 KiB).
+    pub fn max_token_size(mut self, bytes: usize) -> Self {
+        self.max_token_bytes = Some(bytes);
+        self
+    }
+
+    /// The claims scopes are read from; each may be a space-separated
+    /// string or an array of strings, and their scopes are combined.
+    /// Defaults to [`DEFAULT_SCOPE_CLAIMS`]: `scope`, `scp`,
+    /// `permissions`. These claims are not copied into the attributes.
+    pub fn scope_claims<I>(mut self, claims: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.scope_claims = Some(claims.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The authenticator.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Missing`] for a required setting not given;
+    /// [`ConfigError::NoUsableKey`] when no key fits any of the algorithms;
+    /// [`ConfigError::NoCryptoBackend`] when the crate was built without a
+    /// crypto backend; [`ConfigError::InvalidSetting`] for an empty issuer
+    /// or audience, a zero size cap, or more than 64 scope claims.
+    pub fn build(self) -> Result<JwtAuthenticator, ConfigError> {
+        backend::provider()?;
+        let issuer = self.issuer.ok_or(ConfigError::Missing("issuer"))?;
+        if issuer.is_empty() {
+            return Err(ConfigError::InvalidSetting("issuer is empty".to_owned()));
+        }
+        if self.audiences.is_empty() && !self.skip_audience {
+            return Err(ConfigError::Missing("audience (or insecure_skip_audience)"));
+        }
+        if self.audiences.iter().any(String::is_empty) {
+            return Err(ConfigError::InvalidSetting("audience is empty".to_owned()));
+        }
+        if self.algorithms.is_empty() {
+            return Err(ConfigError::Missing("algorithms"));
+        }
+        let keys = self.keys.ok_or(ConfigError::Missing("keys"))?;
+        if !keys
+            .keys()
+            .iter()
+            .any(|k| self.algorithms.iter().any(|&a| k.fits(a)))
+        {
+            return Err(ConfigError::NoUsableKey);
+        }
+        let max_token_bytes = self.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
+        if max_token_bytes == 0 {
+            return Err(ConfigError::InvalidSetting(
+                "max_token_size is 0".to_owned(),
+            ));
+        }
+        let scope_claims: Box<[Box<str>]> = match self.scope_claims {
+            Some(c) => c.into_iter().map(Box::from).collect(),
+            None => DEFAULT_SCOPE_CLAIMS.into_iter().map(Box::from).collect(),
+        };
+        if scope_claims.len() > 64 {
+            return Err(ConfigError::InvalidSetting(
+                "more than 64 scope claims".to_owned(),
+            ));
+        }
+        let audiences = if self.skip_audience {
+            Box::default()
+        } else {
+            self.audiences.into_iter().map(Box::from).collect()
+        };
+        let mut algorithms = self.algorithms;
+        algorithms.dedup();
+        Ok(JwtAuthenticator {
+            inner: Arc::new(Inner {
+                keys,
+                algorithms: algorithms.into(),
+                policy: Policy {
+                    issuer: Arc::from(issuer),
+                    audiences,
+                    leeway: self.leeway.unwrap_or(DEFAULT_LEEWAY),
+                    scope_claims,
+                },
+                require_at_jwt: self.require_at_jwt,
+                max_token_bytes,
+            }),
+        })
+    }
+}

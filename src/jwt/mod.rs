@@ -1,0 +1,79 @@
+//! JWT access tokens (RFC 9068, RFC 7519) signed with static keys.
+//!
+//! - [`JwtAuthenticator`] reads `Authorization: Bearer <jwt>`, verifies the
+//!   signature and the claims, and turns them into an
+//!   [`Identity`](crate::Identity): `sub` is the subject, scopes come from
+//!   `scope` / `scp` / `permissions`, other non-registered claims become
+//!   attributes.
+//! - [`Key`] and [`KeySet`] hold the verification keys: HMAC secrets, PEM
+//!   public keys, JWKs and JWKS documents. Each key verifies only the
+//!   algorithms of its type.
+//! - [`Algorithm`] lists what can be verified.
+//!
+//! Signatures are computed by `jsonwebtoken`'s backend: aws-lc-rs (feature
+//! `aws-lc-rs`, the default) or `RustCrypto` (feature `rust-crypto`); see
+//! [`backend`].
+//!
+//! # Rejections
+//!
+//! An expired token is [`Expired`](crate::AuthErrorKind::Expired); every
+//! other failure is [`Invalid`](crate::AuthErrorKind::Invalid), with the
+//! cause in [`AuthError::reason`](crate::AuthError::reason) for logs:
+//! `token_too_large`, `malformed`, `malformed_header`, `crit_header`,
+//! `unsupported_alg`, `alg_not_allowed`, `wrong_typ`, `unknown_kid`,
+//! `key_alg_mismatch`, `no_key_for_alg`, `ambiguous_key`, `bad_signature`,
+//! `malformed_claims`, `duplicate_claim`, `missing_iss`, `wrong_issuer`,
+//! `missing_aud`, `wrong_audience`, `missing_exp`, `bad_exp`,
+//! `not_yet_valid`, `issued_in_future`, `missing_sub`, `bad_scope`.
+
+mod algorithm;
+mod authenticator;
+mod backend;
+mod claims;
+mod jws;
+mod key;
+
+pub use self::algorithm::Algorithm;
+pub use self::authenticator::{
+    DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, DEFAULT_SCOPE_CLAIMS, JwtAuthenticator,
+    JwtAuthenticatorBuilder,
+};
+pub use self::backend::backend;
+pub use self::key::{Key, KeyKind, KeySet, MIN_HMAC_BYTES, MIN_RSA_BITS};
+
+#[cfg(test)]
+mod tests {
+    #[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+    #[test]
+    fn without_a_backend_configuration_fails_cleanly() {
+        use super::*;
+        use crate::error::ConfigError;
+        assert_eq!(backend(), None);
+        assert_eq!(
+            Key::hmac(&[7; 32]).unwrap_err(),
+            ConfigError::NoCryptoBackend
+        );
+        assert_eq!(
+            KeySet::from_jwks(r#"{"keys":[]}"#).unwrap_err(),
+            ConfigError::NoUsableKey
+        );
+        let jwk = r#"{"kty":"oct","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}"#;
+        assert_eq!(
+            Key::from_jwk(jwk).unwrap_err(),
+            ConfigError::NoCryptoBackend
+        );
+        let built = JwtAuthenticator::builder()
+            .issuer("https://idp.example")
+            .audience("api")
+            .algorithms([Algorithm::HS256])
+            .build();
+        assert_eq!(built.unwrap_err(), ConfigError::NoCryptoBackend);
+    }
+
+    #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
+    #[test]
+    fn with_a_backend_keys_can_be_made() {
+        assert!(super::Key::hmac(&[7; 32]).is_ok());
+        assert!(super::backend().is_some());
+    }
+}
