@@ -1,13 +1,15 @@
 //! Per-request time of each configuration, measured interleaved.
 //!
-//! `cargo bench --bench interleaved`
+//! `cargo bench --bench interleaved [--features jwt]`
 //!
 //! On a shared 2-core VM, run-to-run drift is larger than the costs being
 //! measured, and criterion measures configurations one after another. Here
-//! every round times a batch of requests of every configuration, in rotating
-//! order, so all of them see the same machine; the overhead of a
-//! configuration is the median over rounds of its difference to `no auth`
-//! *in the same round*.
+//! every round times a batch of every configuration of a group, in
+//! rotating order, so all of them see the same machine; a configuration's
+//! overhead is the median over rounds of its difference to the group's
+//! baseline *in the same round*. With `jwt`, the JWT groups also report the
+//! overhead as `BENCHMARKS.md` defines it: (layer − no auth) ÷ raw − 1,
+//! computed per round, median over rounds.
 
 #![allow(
     clippy::unwrap_used,
@@ -18,18 +20,29 @@ mod common;
 
 use std::time::Instant;
 
-use common::App;
+use tokio::runtime::Runtime;
 
 const ROUNDS: usize = 41;
-const BATCH: u32 = 4000;
 
-fn batch(rt: &tokio::runtime::Runtime, app: &App, key: &str) -> f64 {
+/// One configuration: a name and a function timing one batch of `n`
+/// operations, returning nanoseconds per operation.
+type Config<'a> = (&'static str, Box<dyn Fn(u32) -> f64 + 'a>);
+
+fn timed(n: u32, mut op: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        op();
+    }
+    start.elapsed().as_secs_f64() * 1e9 / f64::from(n)
+}
+
+fn timed_async<F: Future>(rt: &Runtime, n: u32, mut op: impl FnMut() -> F) -> f64 {
     rt.block_on(async {
         let start = Instant::now();
-        for _ in 0..BATCH {
-            std::hint::black_box(app.call(key).await);
+        for _ in 0..n {
+            std::hint::black_box(op().await);
         }
-        start.elapsed().as_secs_f64() * 1e9 / f64::from(BATCH)
+        start.elapsed().as_secs_f64() * 1e9 / f64::from(n)
     })
 }
 
@@ -38,43 +51,141 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn main() {
-    if std::env::args().any(|a| a == "--test" || a == "--list") {
-        return; // `cargo test --benches`: nothing to check here.
-    }
-    let s = common::setup(100_000);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let configs: [(&str, &App, &str); 7] = [
-        ("no auth", &s.plain, &s.valid),
-        ("no-op layer", &s.noop_layer, &s.valid),
-        ("AuthLayer, fixed identity", &s.fixed, &s.valid),
-        ("api key, valid", &s.api_key, &s.valid),
-        ("api key, valid, wrapped", &s.api_key_wrapped, &s.valid),
-        ("api key, malformed", &s.api_key, &s.malformed),
-        ("api key, unknown", &s.api_key, &s.unknown),
-    ];
-    for (_, app, key) in configs {
-        batch(&rt, app, key); // warm up
+/// Runs `configs` interleaved; returns each one's per-round times. The
+/// first configuration is the baseline of the printed differences.
+fn run(title: &str, batch: u32, configs: &[Config<'_>]) -> Vec<Vec<f64>> {
+    for (_, f) in configs {
+        f(batch); // warm up
     }
     let mut times = vec![Vec::with_capacity(ROUNDS); configs.len()];
     for round in 0..ROUNDS {
         for i in 0..configs.len() {
             let i = (i + round) % configs.len();
-            let (_, app, key) = configs[i];
-            times[i].push(batch(&rt, app, key));
+            times[i].push((configs[i].1)(batch));
         }
     }
-    let base = times[0].clone();
+    println!("\n{title} ({ROUNDS} rounds of {batch})");
     println!(
-        "{:<28} {:>12} {:>14}   ({ROUNDS} rounds of {BATCH} requests)",
-        "configuration", "median ns", "over no auth"
+        "{:<28} {:>12} {:>14}",
+        "configuration", "median ns", "over first"
     );
-    for ((name, _, _), t) in configs.iter().zip(&times) {
-        let mut diffs: Vec<f64> = t.iter().zip(&base).map(|(a, b)| a - b).collect();
+    for ((name, _), t) in configs.iter().zip(&times) {
+        let mut diffs: Vec<f64> = t.iter().zip(&times[0]).map(|(a, b)| a - b).collect();
         let over = median(&mut diffs);
         let mut t = t.clone();
         println!("{name:<28} {:>12.0} {over:>+14.0}", median(&mut t));
+    }
+    times
+}
+
+fn api_key(rt: &Runtime) {
+    let s = common::setup(100_000);
+    let on = |app: &'static common::App, key: String| -> Box<dyn Fn(u32) -> f64> {
+        Box::new(move |n| timed_async(rt, n, || app.call(&key)))
+    };
+    let s: &'static common::Setup = Box::leak(Box::new(s));
+    let configs: Vec<Config<'_>> = vec![
+        ("no auth", on(&s.plain, s.valid.clone())),
+        ("no-op layer", on(&s.noop_layer, s.valid.clone())),
+        ("AuthLayer, fixed identity", on(&s.fixed, s.valid.clone())),
+        ("api key, valid", on(&s.api_key, s.valid.clone())),
+        (
+            "api key, valid, wrapped",
+            on(&s.api_key_wrapped, s.valid.clone()),
+        ),
+        ("api key, malformed", on(&s.api_key, s.malformed.clone())),
+        ("api key, unknown", on(&s.api_key, s.unknown.clone())),
+    ];
+    run(
+        "API keys, per request through an axum router",
+        4000,
+        &configs,
+    );
+}
+
+#[cfg(feature = "jwt")]
+fn jwt(rt: &Runtime) {
+    use tower::ServiceExt;
+    for case in common::jwt::cases() {
+        let token = case.token.as_str();
+        let batch = if case.name.starts_with("HS") {
+            4000
+        } else {
+            300
+        };
+        let configs: Vec<Config<'_>> = vec![
+            (
+                "no auth",
+                Box::new(|n| {
+                    timed_async(rt, n, || {
+                        case.plain.clone().oneshot(common::jwt::request(token))
+                    })
+                }),
+            ),
+            (
+                "raw jsonwebtoken::decode",
+                Box::new(|n| {
+                    timed(n, || {
+                        std::hint::black_box(case.raw(std::hint::black_box(token)));
+                    })
+                }),
+            ),
+            (
+                "JwtAuthenticator::verify",
+                Box::new(|n| {
+                    timed(n, || {
+                        std::hint::black_box(
+                            case.ours.verify(std::hint::black_box(token)).unwrap(),
+                        );
+                    })
+                }),
+            ),
+            (
+                "layer (Router::layer)",
+                Box::new(|n| {
+                    timed_async(rt, n, || {
+                        case.layered.clone().oneshot(common::jwt::request(token))
+                    })
+                }),
+            ),
+            (
+                "layer wrapped around router",
+                Box::new(|n| {
+                    timed_async(rt, n, || {
+                        case.wrapped.clone().oneshot(common::jwt::request(token))
+                    })
+                }),
+            ),
+        ];
+        let t = run(&format!("JWT {}", case.name), batch, &configs);
+        let overhead = |layer: &[f64]| {
+            let mut v: Vec<f64> = (0..ROUNDS)
+                .map(|r| (layer[r] - t[0][r]) / t[1][r] - 1.0)
+                .collect();
+            median(&mut v) * 100.0
+        };
+        println!(
+            "overhead (layer - no auth) / raw - 1: Router::layer {:+.1} %, wrapped {:+.1} %",
+            overhead(&t[3]),
+            overhead(&t[4])
+        );
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--test" || a == "--list") {
+        return; // `cargo test --benches`: nothing to check here.
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let wants = |group: &str| filter.as_ref().is_none_or(|f| group.contains(f.as_str()));
+    if wants("api_key") {
+        api_key(&rt);
+    }
+    #[cfg(feature = "jwt")]
+    if wants("jwt") {
+        jwt(&rt);
     }
 }

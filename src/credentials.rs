@@ -28,8 +28,9 @@ pub(crate) fn single_header<'h>(
 /// The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1).
 ///
 /// `Ok(None)` when there is no `Authorization` header or it uses another
-/// scheme; an error when it is a `Bearer` header whose token is empty or not
-/// printable ASCII, or when the header is repeated.
+/// scheme; an error when it is a `Bearer` header whose token is empty or
+/// not a `b64token` (letters, digits, `-._~+/`, then `=` padding), or when
+/// the header is repeated.
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
     const SCHEME: &[u8] = b"bearer";
     let mut values = headers.get_all(AUTHORIZATION).iter();
@@ -46,14 +47,28 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthErro
     if !is_bearer {
         return Ok(None);
     }
-    let token = value
-        .to_str()
-        .map_err(|_| AuthError::invalid("malformed_header"))?[SCHEME.len()..]
-        .trim_start_matches(' ');
-    if token.is_empty() || token.bytes().any(|b| b == b' ' || b == b'\t') {
+    let token = &bytes[SCHEME.len()..];
+    let token = &token[token.iter().take_while(|&&b| b == b' ').count()..];
+    if !is_b64token(token) {
         return Err(AuthError::invalid("malformed_header"));
     }
-    Ok(Some(token))
+    // ASCII by now, so this cannot fail; it is cheap on ASCII.
+    std::str::from_utf8(token)
+        .map(Some)
+        .map_err(|_| AuthError::invalid("malformed_header"))
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" /
+/// "+" / "/" ) *"="`.
+fn is_b64token(token: &[u8]) -> bool {
+    let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
+    let body = &token[..token.len() - padding];
+    // `&` rather than `&&` and no early exit, so that the loop vectorises:
+    // tokens (JWTs) can be kilobytes long.
+    !body.is_empty()
+        && body.iter().fold(true, |ok, &b| {
+            ok & (b.is_ascii_alphanumeric() | matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        })
 }
 
 #[cfg(test)]
@@ -79,6 +94,10 @@ mod tests {
             bearer_token(&headers(&[("authorization", v)])).map(|t| t.map(str::to_owned))
         };
         assert_eq!(ok(b"Bearer abc").unwrap().as_deref(), Some("abc"));
+        assert_eq!(
+            ok(b"Bearer a-._~+/9==").unwrap().as_deref(),
+            Some("a-._~+/9==")
+        );
         assert_eq!(ok(b"bearer   abc").unwrap().as_deref(), Some("abc"));
         assert_eq!(ok(b"BEARER abc").unwrap().as_deref(), Some("abc"));
         assert_eq!(ok(b"Basic abc").unwrap(), None);
@@ -90,6 +109,12 @@ mod tests {
             b"Bearer ",
             b"Bearer a b",
             b"Bearer \xff\xfe",
+            b"Bearer ==",
+            b"Bearer a=b",
+            b"Bearer a\tb",
+            b"Bearer a,b",
+            b"Bearer a ",
+            b"Bearer \"a\"",
         ] {
             assert_eq!(
                 ok(bad).unwrap_err().kind(),

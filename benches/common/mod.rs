@@ -6,6 +6,9 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+#[cfg(feature = "jwt")]
+pub mod jwt;
+
 use axum::body::Body;
 use axum::routing::get;
 use axum::{Extension, Router};

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use http::request::Parts;
 
 use super::claims::Policy;
-use super::jws::{self, Typ};
+use super::jws::{self, Compact, Typ};
 use super::key::KeySet;
 use super::{Algorithm, backend};
 use crate::authenticator::{Authentication, Authenticator};
@@ -97,14 +97,38 @@ impl JwtAuthenticator {
     ///
     /// As [`verify`](Self::verify).
     pub fn verify_at(&self, token: &str, now: SystemTime) -> Result<Identity, AuthError> {
-        let inner = &*self.inner;
-        if token.len() > inner.max_token_bytes {
+        if token.len() > self.inner.max_token_bytes {
             return Err(AuthError::invalid("token_too_large"));
         }
-        let compact = jws::split(token).ok_or(AuthError::invalid("malformed"))?;
-        let header_json =
-            jws::decode_segment(compact.header).ok_or(AuthError::invalid("malformed"))?;
-        let header = jws::parse_header(&header_json)?;
+        match self.route(token) {
+            Route::TooLarge => Err(AuthError::invalid("token_too_large")),
+            Route::NotJws => Err(AuthError::invalid("malformed")),
+            Route::Jws(compact) => self.verify_compact(compact, now),
+        }
+    }
+
+    /// Whether `token` is this authenticator's: a compact JWS, or too large
+    /// to look at and starting as one would.
+    fn route<'t>(&self, token: &'t str) -> Route<'t> {
+        if token.len() > self.inner.max_token_bytes {
+            // Too large to scan. A JWS starts with `e` (a base64url JSON
+            // object); API keys start with their lowercase prefix.
+            return if token.starts_with("ey") || token.starts_with("ew") {
+                Route::TooLarge
+            } else {
+                Route::NotJws
+            };
+        }
+        jws::split(token).map_or(Route::NotJws, Route::Jws)
+    }
+
+    fn verify_compact(&self, compact: Compact<'_>, now: SystemTime) -> Result<Identity, AuthError> {
+        let inner = &*self.inner;
+        // Decoded on the stack when small, as they nearly always are.
+        let (mut buf, mut spill) = ([0u8; 512], Vec::new());
+        let header_json = jws::decode_segment_into(compact.header, &mut buf, &mut spill)
+            .ok_or(AuthError::invalid("malformed"))?;
+        let header = jws::parse_header(header_json)?;
         let typ_ok = match header.typ {
             Typ::AccessToken => true,
             Typ::Absent | Typ::Jwt => !inner.require_at_jwt,
@@ -114,29 +138,33 @@ impl JwtAuthenticator {
             return Err(AuthError::invalid("wrong_typ"));
         }
         let key = jws::verify(compact, &header, &inner.keys, &inner.algorithms)?;
-        let payload =
-            jws::decode_segment(compact.payload).ok_or(AuthError::invalid("malformed"))?;
-        inner.policy.identity(&payload, now, key.kid_arc())
+        let (mut buf, mut spill) = ([0u8; 2048], Vec::new());
+        let payload = jws::decode_segment_into(compact.payload, &mut buf, &mut spill)
+            .ok_or(AuthError::invalid("malformed"))?;
+        inner.policy.identity(payload, now, key.kid_arc())
     }
+}
 
-    /// Whether `token` has the shape of a compact JWS, so that this
-    /// authenticator answers for it.
-    fn claims(&self, token: &str) -> bool {
-        if token.len() > self.inner.max_token_bytes {
-            // Too large to scan: a JWS starts with `e`, an API key with its
-            // lowercase prefix and has no dot near its start.
-            return token.starts_with("ey") || token.starts_with("ew");
-        }
-        jws::split(token).is_some()
-    }
+/// What [`JwtAuthenticator::route`] made of a bearer token.
+enum Route<'t> {
+    Jws(Compact<'t>),
+    TooLarge,
+    NotJws,
 }
 
 impl Authenticator for JwtAuthenticator {
     fn authenticate(&self, request: &Parts) -> Authentication {
         match bearer_token(&request.headers) {
             Err(e) => Authentication::reject(e),
-            Ok(Some(token)) if self.claims(token) => self.verify(token).map(Some).into(),
-            Ok(_) => Authentication::none(),
+            Ok(None) => Authentication::none(),
+            Ok(Some(token)) => match self.route(token) {
+                Route::NotJws => Authentication::none(),
+                Route::TooLarge => Authentication::reject(AuthError::invalid("token_too_large")),
+                Route::Jws(compact) => self
+                    .verify_compact(compact, SystemTime::now())
+                    .map(Some)
+                    .into(),
+            },
         }
     }
 }

@@ -48,6 +48,22 @@ pub(crate) fn decode_segment(segment: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(segment).ok()
 }
 
+/// Decodes one base64url segment into `buf` when it surely fits (no heap
+/// allocation), else into `spill`.
+pub(crate) fn decode_segment_into<'b>(
+    segment: &str,
+    buf: &'b mut [u8],
+    spill: &'b mut Vec<u8>,
+) -> Option<&'b [u8]> {
+    if base64::decoded_len_estimate(segment.len()) <= buf.len() {
+        let n = URL_SAFE_NO_PAD.decode_slice(segment, buf).ok()?;
+        Some(&buf[..n])
+    } else {
+        URL_SAFE_NO_PAD.decode_vec(segment, spill).ok()?;
+        Some(spill)
+    }
+}
+
 /// The `typ` header, as far as the policy needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Typ {
@@ -168,6 +184,18 @@ mod tests {
         assert!(decode_segment("YQ==").is_none(), "padding");
         assert!(decode_segment("YR").is_none(), "stray bits");
         assert!(decode_segment("Y").is_none(), "impossible length");
+        let (mut small, mut spill) = ([0u8; 4], Vec::new());
+        assert_eq!(
+            decode_segment_into("YWJj", &mut small, &mut spill).unwrap(),
+            b"abc"
+        );
+        assert!(spill.is_empty(), "fits: no allocation");
+        let long = "YWJj".repeat(10);
+        assert_eq!(
+            decode_segment_into(&long, &mut small, &mut spill).unwrap(),
+            "abc".repeat(10).as_bytes()
+        );
+        assert!(decode_segment_into("YQ==", &mut small, &mut spill).is_none());
     }
 
     #[test]
