@@ -27,7 +27,9 @@ pub(crate) fn provider() -> Result<&'static CryptoProvider, ConfigError> {
 }
 
 /// The name of the backend compiled in and selected: `"aws-lc-rs"`,
-/// `"rust-crypto"`, or `None` when the crate was built without one.
+/// `"rust-crypto"`, or `None` when the crate was built without one. It
+/// verifies public-key signatures; HMAC tags are checked by the `RustCrypto`
+/// `hmac` crate with either backend.
 ///
 /// An application that installed its own `jsonwebtoken` provider before
 /// the first key was made gets that provider; this reports what the crate's

@@ -143,8 +143,11 @@ pub(crate) fn verify<'k>(
     let key = keys
         .select(header.alg, header.kid.as_deref())
         .map_err(AuthError::invalid)?;
-    let signature = decode_segment(jws.signature).ok_or(AuthError::invalid("malformed"))?;
-    if !key.verify(header.alg, jws.signing_input.as_bytes(), &signature) {
+    // Up to RSA-4096 on the stack.
+    let (mut buf, mut spill) = ([0u8; 512], Vec::new());
+    let signature = decode_segment_into(jws.signature, &mut buf, &mut spill)
+        .ok_or(AuthError::invalid("malformed"))?;
+    if !key.verify(header.alg, jws.signing_input.as_bytes(), signature) {
         let e = AuthError::invalid("bad_signature");
         return Err(match key.kid_arc() {
             Some(kid) => e.with_credential_id(kid.clone()),

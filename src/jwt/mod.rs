@@ -10,9 +10,12 @@
 //!   algorithms of its type.
 //! - [`Algorithm`] lists what can be verified.
 //!
-//! Signatures are computed by `jsonwebtoken`'s backend: aws-lc-rs (feature
-//! `aws-lc-rs`, the default) or `RustCrypto` (feature `rust-crypto`); see
-//! [`backend`].
+//! Public-key signatures (RS, PS, ES, `EdDSA`) are checked by
+//! `jsonwebtoken`'s backend: aws-lc-rs (feature `aws-lc-rs`, the default)
+//! or `RustCrypto` (feature `rust-crypto`); see [`backend`]. HMAC (HS) tags
+//! are checked by the `RustCrypto` `hmac` and `sha2` crates with either
+//! backend, keyed once when the [`Key`] is made rather than for every token,
+//! and compared in constant time.
 //!
 //! # Rejections
 //!
