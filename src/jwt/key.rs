@@ -497,7 +497,10 @@ impl Jwk {
                 if x.len() != 32 {
                     return Err(invalid("Ed25519 x must be 32 bytes"));
                 }
-                (KeyKind::Ed25519, Material::Public(DecodingKey::from_ed_der(&x)))
+                (
+                    KeyKind::Ed25519,
+                    Material::Public(DecodingKey::from_ed_der(&x)),
+                )
             }
             ("oct", _) => {
                 let k = zeroize::Zeroizing::new(field(&self.k, "k")?);
