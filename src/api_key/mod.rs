@@ -33,13 +33,30 @@
 //! ```
 
 mod authenticator;
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
 pub(crate) mod digest;
 mod format;
+mod manager;
 mod record;
+pub(crate) mod repository;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod store;
 
 pub use self::authenticator::{ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder};
 pub use self::digest::KeyDigest;
 pub use self::format::{ApiKey, CHECKSUM_LEN, KeyFormat, MAX_BODY_LEN, MIN_BODY_LEN};
+pub use self::manager::{
+    CreatedKey, DEFAULT_MAX_METADATA_BYTES, KeyError, KeyErrorKind, KeyManager, KeyPage,
+    MAX_NAME_BYTES, MAX_OWNER_BYTES, MAX_PAGE, NewKey,
+};
 pub use self::record::{KeyRecord, KeyRecordBuilder, KeyStatus};
+pub use self::repository::{ExpiryChange, KeyChange, KeyRepository, StoredKey};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use self::sqlite::SqliteKeyStore;
 pub use self::store::{KeyStore, MemoryKeyStore, StoreError};

@@ -2,12 +2,13 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 
 use super::digest::DigestHasher;
-use super::{KeyDigest, KeyRecord};
+use super::{KeyChange, KeyDigest, KeyRecord, KeyRepository, StoredKey};
 
 /// Where API-key records live: the one thing a custom backend must
 /// implement.
@@ -117,15 +118,45 @@ impl StdError for StoreError {
     }
 }
 
-/// An in-memory [`KeyStore`], for tests, examples and small deployments.
+/// An in-memory [`KeyStore`] and [`KeyRepository`], for tests, examples and
+/// small deployments.
 ///
-/// Lookups read a lock-free snapshot; every change copies the map (the
+/// Lookups read a lock-free snapshot; every change copies the maps (the
 /// records themselves are shared), so it suits key sets that are read far
 /// more often than they change. Add many keys at once with
-/// [`extend`](Self::extend). Clones share the same keys.
+/// [`extend`](Self::extend). Clones share the same keys. Nothing survives
+/// the process.
 #[derive(Clone, Default)]
 pub struct MemoryKeyStore {
-    keys: Arc<ArcSwap<HashMap<KeyDigest, Arc<KeyRecord>, DigestHasher>>>,
+    keys: Arc<ArcSwap<Snapshot>>,
+}
+
+/// The store's content at one instant.
+#[derive(Clone, Default)]
+struct Snapshot {
+    by_digest: HashMap<KeyDigest, Arc<KeyRecord>, DigestHasher>,
+    by_id: HashMap<Arc<str>, KeyDigest>,
+}
+
+impl Snapshot {
+    fn put(&mut self, digest: KeyDigest, record: Arc<KeyRecord>) -> Option<Arc<KeyRecord>> {
+        let id: Arc<str> = Arc::from(record.key_id());
+        let previous = self.by_digest.insert(digest, record);
+        if let Some(p) = &previous
+            && p.key_id() != &*id
+            && self.by_id.get(p.key_id()) == Some(&digest)
+        {
+            self.by_id.remove(p.key_id());
+        }
+        self.by_id.insert(id, digest);
+        previous
+    }
+
+    fn stored(&self, key_id: &str) -> Option<StoredKey> {
+        let digest = *self.by_id.get(key_id)?;
+        let record = self.by_digest.get(&digest)?;
+        Some(StoredKey::new(digest, Arc::clone(record)))
+    }
 }
 
 impl MemoryKeyStore {
@@ -135,18 +166,19 @@ impl MemoryKeyStore {
     }
 
     /// Stores `record` for the key with `digest`, returning the record it
-    /// replaced.
+    /// replaced. Unlike [`KeyRepository::insert`], this replaces.
     pub fn insert(&self, digest: KeyDigest, record: KeyRecord) -> Option<Arc<KeyRecord>> {
         let record = Arc::new(record);
-        let previous = self.keys.rcu(|keys| {
-            let mut keys = HashMap::clone(keys);
-            keys.insert(digest, Arc::clone(&record));
+        let mut replaced = None;
+        self.keys.rcu(|keys| {
+            let mut keys = Snapshot::clone(keys);
+            replaced = keys.put(digest, Arc::clone(&record));
             keys
         });
-        previous.get(&digest).cloned()
+        replaced
     }
 
-    /// Stores many records with one copy of the map.
+    /// Stores many records with one copy of the maps.
     pub fn extend<I>(&self, records: I)
     where
         I: IntoIterator<Item = (KeyDigest, KeyRecord)>,
@@ -154,8 +186,12 @@ impl MemoryKeyStore {
         let records: Vec<(KeyDigest, Arc<KeyRecord>)> =
             records.into_iter().map(|(d, r)| (d, Arc::new(r))).collect();
         self.keys.rcu(|keys| {
-            let mut keys = HashMap::clone(keys);
-            keys.extend(records.iter().map(|(d, r)| (*d, Arc::clone(r))));
+            let mut keys = Snapshot::clone(keys);
+            keys.by_digest.reserve(records.len());
+            keys.by_id.reserve(records.len());
+            for (d, r) in &records {
+                keys.put(*d, Arc::clone(r));
+            }
             keys
         });
     }
@@ -169,11 +205,14 @@ impl MemoryKeyStore {
     ) -> Option<Arc<KeyRecord>> {
         let mut updated = None;
         self.keys.rcu(|keys| {
-            let mut keys = HashMap::clone(keys);
-            updated = keys.get_mut(digest).map(|r| {
-                *r = Arc::new(f(r));
-                Arc::clone(r)
-            });
+            let mut keys = Snapshot::clone(keys);
+            updated = keys
+                .by_digest
+                .get(digest)
+                .map(|r| Arc::new(f(r)))
+                .inspect(|r| {
+                    keys.put(*digest, Arc::clone(r));
+                });
             keys
         });
         updated
@@ -181,27 +220,33 @@ impl MemoryKeyStore {
 
     /// Removes the key with `digest`, returning its record.
     pub fn remove(&self, digest: &KeyDigest) -> Option<Arc<KeyRecord>> {
-        let previous = self.keys.rcu(|keys| {
-            let mut keys = HashMap::clone(keys);
-            keys.remove(digest);
+        let mut removed = None;
+        self.keys.rcu(|keys| {
+            let mut keys = Snapshot::clone(keys);
+            removed = keys.by_digest.remove(digest);
+            if let Some(r) = &removed
+                && keys.by_id.get(r.key_id()) == Some(digest)
+            {
+                keys.by_id.remove(r.key_id());
+            }
             keys
         });
-        previous.get(digest).cloned()
+        removed
     }
 
     /// The record of the key with `digest`.
     pub fn get(&self, digest: &KeyDigest) -> Option<Arc<KeyRecord>> {
-        self.keys.load().get(digest).cloned()
+        self.keys.load().by_digest.get(digest).cloned()
     }
 
     /// How many keys the store holds.
     pub fn len(&self) -> usize {
-        self.keys.load().len()
+        self.keys.load().by_digest.len()
     }
 
     /// Whether the store holds no key.
     pub fn is_empty(&self) -> bool {
-        self.keys.load().is_empty()
+        self.keys.load().by_digest.is_empty()
     }
 }
 
@@ -221,6 +266,79 @@ impl KeyStore for MemoryKeyStore {
 
     fn lookup_ready(&self, digest: &KeyDigest) -> Option<Option<Arc<KeyRecord>>> {
         Some(self.get(digest))
+    }
+}
+
+/// The id or the digest of a key to insert is taken.
+#[derive(Debug)]
+struct Taken;
+
+impl fmt::Display for Taken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key with this id or digest is already stored")
+    }
+}
+
+impl StdError for Taken {}
+
+#[async_trait]
+impl KeyRepository for MemoryKeyStore {
+    async fn insert(&self, key: StoredKey) -> Result<(), StoreError> {
+        let mut taken = false;
+        self.keys.rcu(|keys| {
+            taken = keys.by_digest.contains_key(&key.digest)
+                || keys.by_id.contains_key(key.record.key_id());
+            let mut keys = Snapshot::clone(keys);
+            if !taken {
+                keys.put(key.digest, Arc::clone(&key.record));
+            }
+            keys
+        });
+        if taken {
+            return Err(StoreError::new(Taken));
+        }
+        Ok(())
+    }
+
+    async fn get(&self, key_id: &str) -> Result<Option<StoredKey>, StoreError> {
+        Ok(self.keys.load().stored(key_id))
+    }
+
+    async fn list(
+        &self,
+        owner: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredKey>, StoreError> {
+        let keys = self.keys.load();
+        let mut found: Vec<StoredKey> = keys
+            .by_digest
+            .iter()
+            .filter(|(_, r)| r.owner() == owner && after.is_none_or(|a| r.key_id() > a))
+            .map(|(d, r)| StoredKey::new(*d, Arc::clone(r)))
+            .collect();
+        found.sort_unstable_by(|a, b| a.record.key_id().cmp(b.record.key_id()));
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn update(
+        &self,
+        key_id: &str,
+        change: &KeyChange,
+        now: SystemTime,
+    ) -> Result<Option<StoredKey>, StoreError> {
+        let mut result = None;
+        self.keys.rcu(|keys| {
+            let mut keys = Snapshot::clone(keys);
+            result = keys.stored(key_id).map(|old| {
+                let new = StoredKey::new(old.digest, change.apply(&old.record, now));
+                keys.put(new.digest, Arc::clone(&new.record));
+                new
+            });
+            keys
+        });
+        Ok(result)
     }
 }
 

@@ -1,0 +1,11 @@
+//! Key stores: the conformance suite against every store, and the store
+//! behaviour that only a real database shows.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+mod memory;
+#[cfg(feature = "sqlite")]
+mod sqlite;
