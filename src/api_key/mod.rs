@@ -33,12 +33,16 @@
 //! ```
 
 mod authenticator;
+#[cfg(feature = "cache")]
+mod cache;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 pub(crate) mod digest;
 mod format;
 mod manager;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod record;
 pub(crate) mod repository;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -48,15 +52,24 @@ mod sqlite;
 mod store;
 
 pub use self::authenticator::{ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder};
+#[cfg(feature = "cache")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+pub use self::cache::{
+    CacheHandle, CachedKeyStore, CachedKeyStoreBuilder, DEFAULT_CAPACITY, DEFAULT_NEGATIVE_TTL,
+    DEFAULT_TTL,
+};
 pub use self::digest::KeyDigest;
 pub use self::format::{ApiKey, CHECKSUM_LEN, KeyFormat, MAX_BODY_LEN, MIN_BODY_LEN};
 pub use self::manager::{
     CreatedKey, DEFAULT_MAX_METADATA_BYTES, KeyError, KeyErrorKind, KeyManager, KeyPage,
     MAX_NAME_BYTES, MAX_OWNER_BYTES, MAX_PAGE, NewKey,
 };
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use self::postgres::{ListenerHandle, NOTIFY_CHANNEL, PostgresKeyStore};
 pub use self::record::{KeyRecord, KeyRecordBuilder, KeyStatus};
 pub use self::repository::{ExpiryChange, KeyChange, KeyRepository, StoredKey};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteKeyStore;
-pub use self::store::{KeyStore, MemoryKeyStore, StoreError};
+pub use self::store::{Invalidate, KeyStore, MemoryKeyStore, StoreError};

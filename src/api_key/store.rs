@@ -81,6 +81,28 @@ impl<S: KeyStore + ?Sized> KeyStore for Box<S> {
     }
 }
 
+/// Told which keys changed, to forget what it remembers of them:
+/// implemented by caches ([`CacheHandle`](super::CacheHandle) with the
+/// `cache` feature), fed by change feeds such as
+/// [`PostgresKeyStore::listen`](super::PostgresKeyStore::listen).
+pub trait Invalidate: Send + Sync + 'static {
+    /// The key with `digest` may have changed.
+    fn invalidate(&self, digest: &KeyDigest);
+
+    /// Any key may have changed (changes were missed).
+    fn invalidate_all(&self);
+}
+
+impl<T: Invalidate + ?Sized> Invalidate for Arc<T> {
+    fn invalidate(&self, digest: &KeyDigest) {
+        (**self).invalidate(digest);
+    }
+
+    fn invalidate_all(&self) {
+        (**self).invalidate_all();
+    }
+}
+
 /// A key store could not answer.
 ///
 /// Wrap the backend's error with [`StoreError::new`]; it is reported as the

@@ -7,5 +7,9 @@
 )]
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod pg;
+#[cfg(all(feature = "postgres", feature = "cache"))]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;

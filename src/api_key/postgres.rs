@@ -1,0 +1,386 @@
+//! [`PostgresKeyStore`]: API keys in PostgreSQL, shared by many API
+//! instances (feature `postgres`).
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Row as _, SqlSafeStr as _};
+
+use super::repository::to_micros;
+use super::sql::{Fields, Insert, Update, columns, db};
+use super::{
+    Invalidate, KeyChange, KeyDigest, KeyRecord, KeyRepository, KeyStore, StoreError, StoredKey,
+};
+
+/// The channel every change is announced on, with the key's digest in
+/// hex as the payload.
+pub const NOTIFY_CHANNEL: &str = "m2m_auth_api_keys";
+
+/// The columns every query reads, in [`Fields`] order.
+macro_rules! pg_columns {
+    () => {
+        "key_id, digest, owner, name, hint, scopes, metadata::text, created_at, updated_at, \
+         expires_at, revoked_at, enabled, rolled_from"
+    };
+}
+
+/// API keys in PostgreSQL: the store for fleets of API instances that
+/// share one key table.
+///
+/// The table `m2m_auth_api_keys` holds each key's SHA-256 digest (under a
+/// unique index), never the key. Create it with [`migrate`](Self::migrate),
+/// which records what it applied in its own table, `m2m_auth_migrations`,
+/// and takes a lock so that instances starting together do not race.
+/// Every change is one SQL statement, so concurrent changes never lose
+/// each other, and announces itself with `NOTIFY` on [`NOTIFY_CHANNEL`]:
+/// [`listen`](Self::listen) feeds those to a cache
+/// ([`CachedKeyStore`](super::CachedKeyStore) with the `cache` feature), so
+/// that a key revoked on one instance stops working on all of them within
+/// moments, not at the end of a cache TTL.
+///
+/// TLS to the server is sqlx's: enable one of its `tls-*` features in your
+/// own `Cargo.toml`.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use m2m_auth::api_key::{KeyFormat, KeyManager, PostgresKeyStore};
+///
+/// let store = PostgresKeyStore::connect("postgres://api@db.internal/api").await?;
+/// store.migrate().await?;
+/// let keys = KeyManager::new(KeyFormat::new("acme_live")?, store.clone());
+/// # let _ = keys;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PostgresKeyStore {
+    pool: PgPool,
+}
+
+impl PostgresKeyStore {
+    /// Connects a pool to the database at `url` (`postgres://…`), waiting
+    /// at most 5 s for a connection per query.
+    ///
+    /// # Errors
+    ///
+    /// When the URL is malformed or the server cannot be reached.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(db)?;
+        Ok(Self { pool })
+    }
+
+    /// A store over a pool you configured.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates or upgrades the table. Safe to run at every start, from
+    /// many instances at once.
+    ///
+    /// # Errors
+    ///
+    /// When a migration fails, or the database holds migrations of a newer
+    /// version of this crate.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut migrator = Migrator::with_migrations(vec![Migration::new(
+            1,
+            "api keys".into(),
+            MigrationType::Simple,
+            include_str!("migrations/postgres_0001_api_keys.sql").into_sql_str(),
+            false,
+        )]);
+        migrator.dangerous_set_table_name("m2m_auth_migrations");
+        migrator.run(&self.pool).await.map_err(StoreError::new)
+    }
+
+    /// Listens for changes made by any instance and tells `target` (a
+    /// cache) which keys changed, in a task on the current tokio runtime.
+    ///
+    /// When the connection is lost, `target` is told that every key may
+    /// have changed, and the listener reconnects (after 1 s, then up to
+    /// every 30 s); until then the cache serves entries until their TTL.
+    /// The task runs until [`ListenerHandle::stop`] is called; dropping
+    /// the handle leaves it running.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a tokio runtime.
+    pub fn listen<T: Invalidate>(&self, target: T) -> ListenerHandle {
+        let listening = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(listen(self.pool.clone(), target, Arc::clone(&listening)));
+        ListenerHandle { task, listening }
+    }
+}
+
+impl fmt::Debug for PostgresKeyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresKeyStore").finish_non_exhaustive()
+    }
+}
+
+/// The task started by [`PostgresKeyStore::listen`].
+#[derive(Debug)]
+pub struct ListenerHandle {
+    task: tokio::task::JoinHandle<()>,
+    listening: Arc<AtomicBool>,
+}
+
+impl ListenerHandle {
+    /// Whether the listener is connected and listening now.
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
+    }
+
+    /// Stops the listener.
+    pub fn stop(&self) {
+        self.task.abort();
+        self.listening.store(false, Ordering::Release);
+    }
+}
+
+async fn listen<T: Invalidate>(pool: PgPool, target: T, listening: Arc<AtomicBool>) {
+    const FIRST_RETRY: Duration = Duration::from_secs(1);
+    const MAX_RETRY: Duration = Duration::from_secs(30);
+    let mut retry = FIRST_RETRY;
+    loop {
+        match subscribe(&pool).await {
+            Ok(mut listener) => {
+                // Changes made while nobody listened are unknown.
+                target.invalidate_all();
+                listening.store(true, Ordering::Release);
+                retry = FIRST_RETRY;
+                tracing::debug!(target: "m2m_auth", channel = NOTIFY_CHANNEL, "listening for key changes");
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(n)) => match parse_digest(n.payload()) {
+                            Some(digest) => target.invalidate(&digest),
+                            None => target.invalidate_all(),
+                        },
+                        // Reconnected at once; what was sent meanwhile is lost.
+                        Ok(None) => target.invalidate_all(),
+                        Err(e) => {
+                            tracing::warn!(
+                                target: "m2m_auth",
+                                error = %e,
+                                "key change listener lost its connection; caches fall back to their TTL"
+                            );
+                            break;
+                        }
+                    }
+                }
+                listening.store(false, Ordering::Release);
+            }
+            Err(e) => {
+                tracing::warn!(target: "m2m_auth", error = %e, "key change listener cannot connect");
+            }
+        }
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(MAX_RETRY);
+    }
+}
+
+async fn subscribe(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(NOTIFY_CHANNEL).await?;
+    Ok(listener)
+}
+
+fn parse_digest(hex: &str) -> Option<KeyDigest> {
+    let hex = hex.as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (b, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+        let digit = |c: u8| (c as char).to_digit(16);
+        *b = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
+    }
+    Some(KeyDigest::from_bytes(bytes))
+}
+
+fn fields(row: &PgRow) -> Result<Fields, sqlx::Error> {
+    Ok(Fields {
+        key_id: row.try_get(0)?,
+        digest: row.try_get(1)?,
+        owner: row.try_get(2)?,
+        name: row.try_get(3)?,
+        hint: row.try_get(4)?,
+        scopes: row.try_get(5)?,
+        metadata: row.try_get(6)?,
+        created_at: row.try_get(7)?,
+        updated_at: row.try_get(8)?,
+        expires_at: row.try_get(9)?,
+        revoked_at: row.try_get(10)?,
+        enabled: row.try_get(11)?,
+        rolled_from: row.try_get(12)?,
+    })
+}
+
+fn stored(row: Option<PgRow>) -> Result<Option<StoredKey>, StoreError> {
+    row.map(|r| fields(&r).map_err(db)?.into_stored())
+        .transpose()
+}
+
+#[async_trait]
+impl KeyStore for PostgresKeyStore {
+    async fn lookup(&self, digest: &KeyDigest) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            pg_columns!(),
+            " FROM m2m_auth_api_keys WHERE digest = $1"
+        ))
+        .bind(&digest.as_bytes()[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(stored(row)?.map(|k| k.record))
+    }
+}
+
+#[async_trait]
+impl KeyRepository for PostgresKeyStore {
+    async fn insert(&self, key: StoredKey) -> Result<(), StoreError> {
+        let v = Insert::new(&key)?;
+        // Announced too: another instance may cache this digest as unknown.
+        sqlx::query(concat!(
+            "INSERT INTO m2m_auth_api_keys (",
+            columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13) \
+             RETURNING pg_notify('m2m_auth_api_keys', encode(digest, 'hex'))"
+        ))
+        .bind(v.key_id)
+        .bind(v.digest)
+        .bind(v.owner)
+        .bind(v.name)
+        .bind(v.hint)
+        .bind(v.scopes)
+        .bind(v.metadata)
+        .bind(v.created_at)
+        .bind(v.updated_at)
+        .bind(v.expires_at)
+        .bind(v.revoked_at)
+        .bind(v.enabled)
+        .bind(v.rolled_from)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn get(&self, key_id: &str) -> Result<Option<StoredKey>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            pg_columns!(),
+            " FROM m2m_auth_api_keys WHERE key_id = $1"
+        ))
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        stored(row)
+    }
+
+    async fn list(
+        &self,
+        owner: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredKey>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            pg_columns!(),
+            " FROM m2m_auth_api_keys WHERE owner = $1 AND ($2::text IS NULL OR key_id > $2) \
+             ORDER BY key_id LIMIT $3"
+        ))
+        .bind(owner)
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| fields(r).map_err(db)?.into_stored())
+            .collect()
+    }
+
+    async fn update(
+        &self,
+        key_id: &str,
+        change: &KeyChange,
+        now: SystemTime,
+    ) -> Result<Option<StoredKey>, StoreError> {
+        let u = Update::new(change)?;
+        // One statement: atomic, a revoked row is never touched, and the
+        // change is announced when it commits.
+        let row = sqlx::query(concat!(
+            "UPDATE m2m_auth_api_keys SET \
+               name = COALESCE($2, name), \
+               scopes = COALESCE($3, scopes), \
+               metadata = COALESCE($4::jsonb, metadata), \
+               expires_at = CASE $5::int WHEN 1 THEN NULL WHEN 2 THEN $6::bigint \
+                 WHEN 3 THEN LEAST(COALESCE(expires_at, $6::bigint), $6::bigint) \
+                 ELSE expires_at END, \
+               enabled = COALESCE($7, enabled), \
+               revoked_at = $8, \
+               updated_at = $9 \
+             WHERE key_id = $1 AND revoked_at IS NULL \
+             RETURNING ",
+            pg_columns!(),
+            ", pg_notify('m2m_auth_api_keys', encode(digest, 'hex'))"
+        ))
+        .bind(key_id)
+        .bind(u.name)
+        .bind(u.scopes)
+        .bind(u.metadata)
+        .bind(u.expiry_mode)
+        .bind(u.expiry)
+        .bind(u.enabled)
+        .bind(u.revoked_at)
+        .bind(to_micros(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        match row {
+            Some(row) => stored(Some(row)),
+            // Revoked (left as it is) or not there.
+            None => self.get(key_id).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_parse_from_hex() {
+        let d = KeyDigest::of("abc");
+        let hex: String = d
+            .as_bytes()
+            .iter()
+            .flat_map(|b| [b >> 4, b & 15])
+            .map(|n| char::from_digit(u32::from(n), 16).unwrap())
+            .collect();
+        assert_eq!(parse_digest(&hex), Some(d));
+        assert_eq!(parse_digest(&hex.to_uppercase()), Some(d));
+        assert_eq!(parse_digest(&hex[1..]), None);
+        assert_eq!(parse_digest(&format!("{}zz", &hex[2..])), None);
+        assert_eq!(parse_digest(""), None);
+        assert_eq!(parse_digest(&"é".repeat(32)), None);
+    }
+}
