@@ -6,10 +6,14 @@
 //!
 //! Serves on `127.0.0.1:3000` (or `$PORT`), creates a demo key, prints it as
 //! `API key: …` with curl lines to try, and stops on Ctrl-C.
+//!
+//! Keys live in the SQLite file `quickstart-keys.db` (or `$KEYS_DB`;
+//! `KEYS_DB=:memory:` keeps them in memory), so the keys of earlier runs
+//! keep working after a restart.
 
 use axum::routing::get;
 use axum::{Extension, Router};
-use m2m_auth::api_key::{ApiKeyAuthenticator, KeyFormat, KeyRecord, MemoryKeyStore};
+use m2m_auth::api_key::{ApiKeyAuthenticator, KeyFormat, KeyManager, NewKey, SqliteKeyStore};
 use m2m_auth::{AuthLayer, Identity, RequireScopesLayer, Scopes};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
@@ -31,17 +35,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Keys look like `demo_<32 random base62 characters><6-character checksum>`.
     let format = KeyFormat::new("demo")?;
-    let store = MemoryKeyStore::new();
+    let db = std::env::var("KEYS_DB").unwrap_or_else(|_| "quickstart-keys.db".to_owned());
+    let store = if db == ":memory:" {
+        SqliteKeyStore::in_memory().await?
+    } else {
+        SqliteKeyStore::open(&db).await?
+    };
+    store.migrate().await?;
+    let keys = KeyManager::new(format.clone(), store.clone());
 
     // Issue a demo key. Only its digest is stored; the plaintext is printed
     // once below and then dropped.
-    let key = format.generate()?;
-    let record = KeyRecord::builder("key_demo", "demo-client")
-        .name("quick start demo key")
-        .hint(key.hint())
-        .scopes(Scopes::new(["reports:read"])?)
-        .build();
-    store.insert(key.digest(), record);
+    let created = keys
+        .create(
+            NewKey::new("demo-client")
+                .name("quick start demo key")
+                .scopes(Scopes::new(["reports:read"])?),
+        )
+        .await?;
+    let earlier = keys.list("demo-client", None, 1000).await?.keys.len() - 1;
 
     let protected = Router::new()
         .route("/whoami", get(whoami))
@@ -60,10 +72,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let key = key.expose_secret();
+    let key = created.key.expose_secret();
     println!("m2m-auth quick start, listening on {base}");
     println!();
     println!("API key: {key}");
+    println!();
+    if db == ":memory:" {
+        println!("Keys are kept in memory (KEYS_DB=:memory:).");
+    } else {
+        println!(
+            "Keys are kept in {db} ({earlier} from earlier runs still work); KEYS_DB=:memory: keeps them in memory."
+        );
+    }
     println!();
     println!("Try it:");
     println!("  curl -i {base}/    # 200: public");

@@ -1,7 +1,22 @@
-#![cfg_attr(feature = "axum", doc = include_str!("../README.md"))]
 #![cfg_attr(
-    not(feature = "axum"),
-    doc = "Authentication for machine-to-machine APIs: opaque API keys and JWT access tokens behind one tower layer. (Build the docs with the `axum` feature for the full guide.)"
+    all(
+        feature = "axum",
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "cache",
+        feature = "conformance"
+    ),
+    doc = include_str!("../README.md")
+)]
+#![cfg_attr(
+    not(all(
+        feature = "axum",
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "cache",
+        feature = "conformance"
+    )),
+    doc = "Authentication for machine-to-machine APIs: opaque API keys and JWT access tokens behind one tower layer. (Build the docs with all features for the full guide.)"
 )]
 //!
 //! # Crate map
@@ -11,8 +26,9 @@
 //! - [`Identity`]: who called, inserted into the request extensions.
 //! - [`RequireScopesLayer`]: `403 insufficient_scope` for callers lacking a
 //!   scope.
-//! - [`api_key`]: key format, [`KeyStore`](api_key::KeyStore), the in-memory
-//!   store and the authenticator (feature `api-key`).
+//! - [`api_key`]: key format, [`KeyStore`](api_key::KeyStore) and its
+//!   backends, [`KeyManager`](api_key::KeyManager) for the key lifecycle,
+//!   and the authenticator (feature `api-key`).
 //! - [`jwt`]: the JWT access-token authenticator and its keys (feature
 //!   `jwt`).
 //!
@@ -20,7 +36,11 @@
 //!
 //! | feature       | default | what it adds |
 //! |---------------|---------|--------------|
-//! | `api-key`     | yes     | [`api_key`]: opaque API keys, `MemoryKeyStore`, `ApiKeyAuthenticator` |
+//! | `api-key`     | yes     | [`api_key`]: opaque API keys, `KeyManager`, `MemoryKeyStore`, `ApiKeyAuthenticator` |
+//! | `sqlite`      | yes     | `SqliteKeyStore`: keys in an SQLite file |
+//! | `postgres`    | no      | `PostgresKeyStore`: keys in PostgreSQL, with change notifications |
+//! | `cache`       | no      | `CachedKeyStore`: a bounded cache in front of any store |
+//! | `conformance` | no      | `api_key::conformance`: the behavioural test suite for stores |
 //! | `jwt`         | no      | [`jwt`]: `JwtAuthenticator`, `Key`, `KeySet` |
 //! | `aws-lc-rs`   | yes     | JWT signatures by aws-lc-rs (only with `jwt`) |
 //! | `rust-crypto` | no      | JWT signatures by the pure-Rust `RustCrypto` crates; with both backends on, aws-lc-rs is used |

@@ -5,6 +5,13 @@
 //! - A [`KeyStore`] maps each key's [`KeyDigest`] (SHA-256) to its
 //!   [`KeyRecord`]: owner, scopes, metadata, expiry, revocation. The key
 //!   itself is never stored. [`MemoryKeyStore`] is the in-memory store.
+//! - [`KeyRepository`] adds management to a store, and [`KeyManager`] runs
+//!   the lifecycle on top: create, list, update, disable, revoke, roll
+//!   with a grace period.
+//! - Backends: `SqliteKeyStore` (feature `sqlite`), `PostgresKeyStore`
+//!   (feature `postgres`), and `CachedKeyStore` in front of any of them
+//!   (feature `cache`); `conformance` (feature `conformance`) tests any
+//!   implementation.
 //! - [`ApiKeyAuthenticator`] reads keys from requests for
 //!   [`AuthLayer`](crate::AuthLayer).
 //!
