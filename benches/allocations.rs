@@ -43,7 +43,36 @@ fn measure(rt: &tokio::runtime::Runtime, app: &App, key: &str, expect: u16) -> (
     })
 }
 
+/// Heap bytes a `MemoryKeyStore` holds per key, at `n` keys: records,
+/// identities and both maps, after the plaintexts are gone.
+fn bytes_per_key(n: usize) -> f64 {
+    let format = m2m_auth::api_key::KeyFormat::new("acme_live").unwrap();
+    let region = Region::new(GLOBAL);
+    let (store, sample) = common::store_of(&format, n);
+    drop(sample);
+    let stats = region.change();
+    let i = |n: usize| i64::try_from(n).unwrap();
+    let held = i(stats.bytes_allocated) + i64::try_from(stats.bytes_reallocated).unwrap()
+        - i(stats.bytes_deallocated);
+    assert_eq!(store.len(), n);
+    drop(store);
+    #[expect(clippy::cast_precision_loss, reason = "a byte count, printed")]
+    let per_key = held as f64 / n as f64;
+    per_key
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--test" || a == "--list") {
+        return; // `cargo test --benches`: nothing to check here.
+    }
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    if filter.as_deref().is_none_or(|f| "bytes per key".contains(f)) {
+        println!("{:<28} {:>12}", "keys in a MemoryKeyStore", "bytes per key");
+        for n in [1_000, 100_000, 1_000_000] {
+            println!("{n:<28} {:>12.0}", bytes_per_key(n));
+        }
+        println!();
+    }
     let s = common::setup(1000);
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -57,7 +86,6 @@ fn main() {
         ("api key, malformed", &s.api_key, &s.malformed, 401),
         ("api key, unknown", &s.api_key, &s.unknown, 401),
     ];
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
     println!(
         "{:<28} {:>8} {:>10} {:>8}",
         "configuration", "allocs", "bytes", "added"

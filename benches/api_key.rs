@@ -84,6 +84,34 @@ fn bench(c: &mut Criterion) {
         b.iter(|| format.check(black_box("not-a-key")).is_err());
     });
     g.finish();
+
+    // Verify cost against store size: `same` asks for one key again and
+    // again (its bucket stays in the CPU cache); `spread` cycles through
+    // 1 024 keys spread over the store, as real traffic would.
+    let mut g = c.benchmark_group("scaling");
+    let mut cx = Context::from_waker(Waker::noop());
+    for n in [1_000, 100_000, 1_000_000] {
+        let (store, sample) = common::store_of(&s.format, n);
+        let authenticator = ApiKeyAuthenticator::new(s.format.clone(), store);
+        let heads: Vec<_> = sample
+            .iter()
+            .map(|k| request(k).map(|_| ()).into_parts().0)
+            .collect();
+        let mut verify = |parts: &http::request::Parts| {
+            let authentication = authenticator.authenticate(black_box(parts));
+            let ready = std::pin::pin!(authentication).poll(&mut cx);
+            assert!(matches!(ready, Poll::Ready(Ok(Some(_)))));
+        };
+        g.bench_function(format!("same_{n}"), |b| b.iter(|| verify(&heads[0])));
+        let mut i = 0;
+        g.bench_function(format!("spread_{n}"), |b| {
+            b.iter(|| {
+                i = (i + 1) % heads.len();
+                verify(&heads[i]);
+            });
+        });
+    }
+    g.finish();
 }
 
 criterion_group!(benches, bench);

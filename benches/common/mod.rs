@@ -6,6 +6,7 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
+pub mod interleave;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 
@@ -72,8 +73,9 @@ impl Authenticator for Fixed {
     }
 }
 
-pub fn setup(keys: usize) -> Setup {
-    let format = KeyFormat::new("acme_live").unwrap();
+/// A memory store of `keys` keys of `format`, each with its own owner, and
+/// up to 1 024 of its keys spread evenly over it (the middle one first).
+pub fn store_of(format: &KeyFormat, keys: usize) -> (MemoryKeyStore, Vec<String>) {
     let store = MemoryKeyStore::new();
     let generated: Vec<_> = (0..keys).map(|_| format.generate().unwrap()).collect();
     store.extend(generated.iter().enumerate().map(|(i, k)| {
@@ -82,7 +84,22 @@ pub fn setup(keys: usize) -> Setup {
             KeyRecord::builder(format!("key_{i}"), format!("owner_{i}")).build(),
         )
     }));
-    let valid = generated[keys / 2].expose_secret().to_owned();
+    let step = (keys / 1024).max(1);
+    let mut sample = vec![generated[keys / 2].expose_secret().to_owned()];
+    sample.extend(
+        generated
+            .iter()
+            .step_by(step)
+            .take(1024)
+            .map(|k| k.expose_secret().to_owned()),
+    );
+    (store, sample)
+}
+
+pub fn setup(keys: usize) -> Setup {
+    let format = KeyFormat::new("acme_live").unwrap();
+    let (store, sample) = store_of(&format, keys);
+    let valid = sample[0].clone();
     let unknown = format.generate().unwrap().expose_secret().to_owned();
     let mut malformed = valid.clone();
     malformed.replace_range(20..21, if &valid[20..21] == "x" { "y" } else { "x" });
