@@ -66,7 +66,10 @@ fn main() {
         return; // `cargo test --benches`: nothing to check here.
     }
     let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
-    if filter.as_deref().is_none_or(|f| "bytes per key".contains(f)) {
+    if filter
+        .as_deref()
+        .is_none_or(|f| "bytes per key".contains(f))
+    {
         println!("{:<28} {:>12}", "keys in a MemoryKeyStore", "bytes per key");
         for n in [1_000, 100_000, 1_000_000] {
             println!("{n:<28} {:>12.0}", bytes_per_key(n));

@@ -27,8 +27,7 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use criterion::Criterion;
 use m2m_auth::api_key::{
-    ApiKeyAuthenticator, CachedKeyStore, KeyFormat, KeyManager, KeyStore, NewKey,
-    PostgresKeyStore,
+    ApiKeyAuthenticator, CachedKeyStore, KeyFormat, KeyManager, KeyStore, NewKey, PostgresKeyStore,
 };
 use m2m_auth::{AuthLayer, Identity};
 use tower::ServiceExt;
@@ -115,12 +114,8 @@ fn main() {
         Box::new(move |n| timed_async(rt, n, || call(app, &key)))
     };
     let leak = |r: Router| -> &'static Router { Box::leak(Box::new(r)) };
-    let (plain, on_memory, on_cached, on_pg) = (
-        leak(plain),
-        leak(on_memory),
-        leak(on_cached),
-        leak(on_pg),
-    );
+    let (plain, on_memory, on_cached, on_pg) =
+        (leak(plain), leak(on_memory), leak(on_cached), leak(on_pg));
     let configs: Vec<Config<'_>> = vec![
         ("no auth", on(plain)),
         ("MemoryKeyStore", on(on_memory)),

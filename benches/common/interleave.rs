@@ -61,4 +61,3 @@ pub fn run(title: &str, batch: u32, configs: &[Config<'_>]) -> Vec<Vec<f64>> {
     }
     times
 }
-

@@ -4,6 +4,8 @@ use std::error::Error as StdError;
 use std::fmt;
 
 use serde_json::{Map, Value};
+use sqlx::query::Query;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
 
 use super::repository::{from_micros, to_micros};
 use super::{ExpiryChange, KeyChange, KeyDigest, KeyRecord, StoreError, StoredKey};
@@ -18,21 +20,21 @@ macro_rules! columns {
 }
 pub(crate) use columns;
 
-/// One row, as read from either database.
+/// One row of `m2m_auth_api_keys`, as either database reads and writes it.
 pub(crate) struct Fields {
-    pub(crate) key_id: String,
-    pub(crate) digest: Vec<u8>,
-    pub(crate) owner: String,
-    pub(crate) name: String,
-    pub(crate) hint: String,
-    pub(crate) scopes: String,
-    pub(crate) metadata: String,
-    pub(crate) created_at: i64,
-    pub(crate) updated_at: i64,
-    pub(crate) expires_at: Option<i64>,
-    pub(crate) revoked_at: Option<i64>,
-    pub(crate) enabled: bool,
-    pub(crate) rolled_from: Option<String>,
+    key_id: String,
+    digest: Vec<u8>,
+    owner: String,
+    name: String,
+    hint: String,
+    scopes: String,
+    metadata: String,
+    created_at: i64,
+    updated_at: i64,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    enabled: bool,
+    rolled_from: Option<String>,
 }
 
 /// A row that does not make a record: the table was written by something
@@ -49,6 +51,87 @@ impl fmt::Display for Corrupt {
 impl StdError for Corrupt {}
 
 impl Fields {
+    /// The row read by a query of [`columns!`] (or its `PostgreSQL`
+    /// twin), in that order.
+    pub(crate) fn from_row<R>(row: &R) -> Result<Self, StoreError>
+    where
+        R: Row,
+        usize: ColumnIndex<R>,
+        for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+        for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+        for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+        for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+    {
+        let read = || -> Result<Self, sqlx::Error> {
+            Ok(Self {
+                key_id: row.try_get(0)?,
+                digest: row.try_get(1)?,
+                owner: row.try_get(2)?,
+                name: row.try_get(3)?,
+                hint: row.try_get(4)?,
+                scopes: row.try_get(5)?,
+                metadata: row.try_get(6)?,
+                created_at: row.try_get(7)?,
+                updated_at: row.try_get(8)?,
+                expires_at: row.try_get(9)?,
+                revoked_at: row.try_get(10)?,
+                enabled: row.try_get(11)?,
+                rolled_from: row.try_get(12)?,
+            })
+        };
+        read().map_err(db)
+    }
+
+    /// The row of `key`.
+    pub(crate) fn of(key: &StoredKey) -> Result<Self, StoreError> {
+        let r = &key.record;
+        Ok(Self {
+            key_id: r.key_id().to_owned(),
+            digest: key.digest.as_bytes().to_vec(),
+            owner: r.owner().to_owned(),
+            name: r.name().to_owned(),
+            hint: r.hint().to_owned(),
+            scopes: r.scopes().to_string(),
+            metadata: json(r.metadata())?,
+            created_at: to_micros(r.created_at()),
+            updated_at: to_micros(r.updated_at()),
+            expires_at: r.expires_at().map(to_micros),
+            revoked_at: r.revoked_at().map(to_micros),
+            enabled: r.is_enabled(),
+            rolled_from: r.rolled_from().map(ToOwned::to_owned),
+        })
+    }
+
+    /// Binds the row's values to an `INSERT` of [`columns!`], in order.
+    pub(crate) fn bind<DB>(
+        self,
+        query: Query<'_, DB, <DB as Database>::Arguments>,
+    ) -> Query<'_, DB, <DB as Database>::Arguments>
+    where
+        DB: Database,
+        for<'e> String: Encode<'e, DB> + Type<DB>,
+        for<'e> Option<String>: Encode<'e, DB> + Type<DB>,
+        for<'e> Vec<u8>: Encode<'e, DB> + Type<DB>,
+        for<'e> i64: Encode<'e, DB> + Type<DB>,
+        for<'e> Option<i64>: Encode<'e, DB> + Type<DB>,
+        for<'e> bool: Encode<'e, DB> + Type<DB>,
+    {
+        query
+            .bind(self.key_id)
+            .bind(self.digest)
+            .bind(self.owner)
+            .bind(self.name)
+            .bind(self.hint)
+            .bind(self.scopes)
+            .bind(self.metadata)
+            .bind(self.created_at)
+            .bind(self.updated_at)
+            .bind(self.expires_at)
+            .bind(self.revoked_at)
+            .bind(self.enabled)
+            .bind(self.rolled_from)
+    }
+
     pub(crate) fn into_stored(self) -> Result<StoredKey, StoreError> {
         let digest: [u8; 32] = self
             .digest
@@ -74,42 +157,17 @@ impl Fields {
     }
 }
 
-/// A record's values as bound into an `INSERT`.
-pub(crate) struct Insert {
-    pub(crate) key_id: String,
-    pub(crate) digest: Vec<u8>,
-    pub(crate) owner: String,
-    pub(crate) name: String,
-    pub(crate) hint: String,
-    pub(crate) scopes: String,
-    pub(crate) metadata: String,
-    pub(crate) created_at: i64,
-    pub(crate) updated_at: i64,
-    pub(crate) expires_at: Option<i64>,
-    pub(crate) revoked_at: Option<i64>,
-    pub(crate) enabled: bool,
-    pub(crate) rolled_from: Option<String>,
-}
-
-impl Insert {
-    pub(crate) fn new(key: &StoredKey) -> Result<Self, StoreError> {
-        let r = &key.record;
-        Ok(Self {
-            key_id: r.key_id().to_owned(),
-            digest: key.digest.as_bytes().to_vec(),
-            owner: r.owner().to_owned(),
-            name: r.name().to_owned(),
-            hint: r.hint().to_owned(),
-            scopes: r.scopes().to_string(),
-            metadata: json(r.metadata())?,
-            created_at: to_micros(r.created_at()),
-            updated_at: to_micros(r.updated_at()),
-            expires_at: r.expires_at().map(to_micros),
-            revoked_at: r.revoked_at().map(to_micros),
-            enabled: r.is_enabled(),
-            rolled_from: r.rolled_from().map(ToOwned::to_owned),
-        })
-    }
+/// The stored key in `row`, if there is a row.
+pub(crate) fn stored<R>(row: Option<R>) -> Result<Option<StoredKey>, StoreError>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+{
+    row.map(|r| Fields::from_row(&r)?.into_stored()).transpose()
 }
 
 /// A [`KeyChange`] as bound into the `UPDATE` of either store: `None`

@@ -7,15 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row as _, SqlSafeStr as _};
 
 use super::repository::to_micros;
-use super::sql::{Fields, Insert, Update, columns, db};
+use super::sql::{Fields, Update, columns, db, stored};
 use super::{KeyChange, KeyDigest, KeyRecord, KeyRepository, KeyStore, StoreError, StoredKey};
 
 /// API keys in an SQLite database: the embedded, persistent store for one
@@ -121,29 +120,6 @@ impl fmt::Debug for SqliteKeyStore {
     }
 }
 
-fn fields(row: &SqliteRow) -> Result<Fields, sqlx::Error> {
-    Ok(Fields {
-        key_id: row.try_get(0)?,
-        digest: row.try_get(1)?,
-        owner: row.try_get(2)?,
-        name: row.try_get(3)?,
-        hint: row.try_get(4)?,
-        scopes: row.try_get(5)?,
-        metadata: row.try_get(6)?,
-        created_at: row.try_get(7)?,
-        updated_at: row.try_get(8)?,
-        expires_at: row.try_get(9)?,
-        revoked_at: row.try_get(10)?,
-        enabled: row.try_get(11)?,
-        rolled_from: row.try_get(12)?,
-    })
-}
-
-fn stored(row: Option<SqliteRow>) -> Result<Option<StoredKey>, StoreError> {
-    row.map(|r| fields(&r).map_err(db)?.into_stored())
-        .transpose()
-}
-
 #[async_trait]
 impl KeyStore for SqliteKeyStore {
     async fn lookup(&self, digest: &KeyDigest) -> Result<Option<Arc<KeyRecord>>, StoreError> {
@@ -163,28 +139,15 @@ impl KeyStore for SqliteKeyStore {
 #[async_trait]
 impl KeyRepository for SqliteKeyStore {
     async fn insert(&self, key: StoredKey) -> Result<(), StoreError> {
-        let v = Insert::new(&key)?;
-        sqlx::query(concat!(
-            "INSERT INTO m2m_auth_api_keys (",
-            columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-        ))
-        .bind(v.key_id)
-        .bind(v.digest)
-        .bind(v.owner)
-        .bind(v.name)
-        .bind(v.hint)
-        .bind(v.scopes)
-        .bind(v.metadata)
-        .bind(v.created_at)
-        .bind(v.updated_at)
-        .bind(v.expires_at)
-        .bind(v.revoked_at)
-        .bind(v.enabled)
-        .bind(v.rolled_from)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
+        Fields::of(&key)?
+            .bind(sqlx::query(concat!(
+                "INSERT INTO m2m_auth_api_keys (",
+                columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            )))
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
         Ok(())
     }
 
@@ -220,7 +183,7 @@ impl KeyRepository for SqliteKeyStore {
         .await
         .map_err(db)?;
         rows.iter()
-            .map(|r| fields(r).map_err(db)?.into_stored())
+            .map(|r| Fields::from_row(r)?.into_stored())
             .collect()
     }
 
