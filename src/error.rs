@@ -249,6 +249,9 @@ pub enum ConfigError {
     /// JWT verification needs a crypto backend: enable the `aws-lc-rs` or
     /// `rust-crypto` feature.
     NoCryptoBackend,
+    /// A remote key set, or the metadata naming it, could not be fetched or
+    /// holds no usable key.
+    KeySetUnavailable(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -273,6 +276,7 @@ impl fmt::Display for ConfigError {
             Self::NoCryptoBackend => f.write_str(
                 "no crypto backend for JWT signatures: enable the `aws-lc-rs` or `rust-crypto` feature of m2m-auth",
             ),
+            Self::KeySetUnavailable(why) => write!(f, "key set unavailable: {why}"),
         }
     }
 }

@@ -64,7 +64,7 @@ pub struct JwtAuthenticator {
 }
 
 struct Inner {
-    keys: KeySet,
+    keys: Keys,
     algorithms: Box<[Algorithm]>,
     policy: Policy,
     require_at_jwt: bool,
@@ -137,12 +137,84 @@ impl JwtAuthenticator {
         if !typ_ok {
             return Err(AuthError::invalid("wrong_typ"));
         }
-        let key = jws::verify(compact, &header, &inner.keys, &inner.algorithms)?;
+        match &inner.keys {
+            Keys::Static(set) => self.verify_with(compact, &header, set, now),
+            #[cfg(feature = "remote-jwks")]
+            Keys::Remote(remote) => self.verify_with(compact, &header, &remote.snapshot(), now),
+        }
+    }
+
+    fn verify_with(
+        &self,
+        compact: Compact<'_>,
+        header: &jws::Header<'_>,
+        keys: &KeySet,
+        now: SystemTime,
+    ) -> Result<Identity, AuthError> {
+        let inner = &*self.inner;
+        let key = jws::verify(compact, header, keys, &inner.algorithms)?;
         let (mut buf, mut spill) = ([0u8; 2048], Vec::new());
         let payload = jws::decode_segment_into(compact.payload, &mut buf, &mut spill)
             .ok_or(AuthError::invalid("malformed"))?;
         inner.policy.identity(payload, now, key.kid_arc())
     }
+
+    /// The issuer tokens must name.
+    pub fn issuer(&self) -> &str {
+        &self.inner.policy.issuer
+    }
+
+    /// A token of a remote key set named a key the set does not hold: if
+    /// the token's (unverified) issuer is ours, fetch the set again (or
+    /// wait for the fetch under way) and verify once more.
+    #[cfg(feature = "remote-jwks")]
+    fn refresh_and_verify(
+        &self,
+        remote: &super::RemoteJwks,
+        compact: Compact<'_>,
+        unknown: AuthError,
+    ) -> Authentication {
+        use super::remote::Refreshing;
+        // Nobody may make us fetch with a token that is not for us.
+        if jws::unverified_issuer(compact.payload).as_deref() != Some(self.issuer()) {
+            return Authentication::reject(AuthError::invalid("wrong_issuer"));
+        }
+        let refresh = match remote.refresh_for_unknown_kid() {
+            Refreshing::Recent(Ok(())) => return Authentication::reject(unknown),
+            Refreshing::Recent(Err(_)) => {
+                return Authentication::reject(key_set_unavailable(&unknown));
+            }
+            Refreshing::Wait(refresh) => refresh,
+        };
+        let (this, token) = (self.clone(), compact.to_owned());
+        Authentication::pending(async move {
+            match refresh.await {
+                Ok(()) => {
+                    let compact = jws::split(&token).ok_or(AuthError::invalid("malformed"))?;
+                    this.verify_compact(compact, SystemTime::now()).map(Some)
+                }
+                Err(_) => Err(key_set_unavailable(&unknown)),
+            }
+        })
+    }
+}
+
+/// A token's key may exist, but the key set cannot be fetched to know.
+#[cfg(feature = "remote-jwks")]
+fn key_set_unavailable(unknown: &AuthError) -> AuthError {
+    let e = AuthError::unavailable("the remote key set cannot be fetched");
+    match unknown.credential_id() {
+        Some(kid) => e.with_credential_id(kid),
+        None => e,
+    }
+}
+
+/// Where the verification keys come from.
+#[derive(Clone, Debug)]
+enum Keys {
+    Static(KeySet),
+    #[cfg(feature = "remote-jwks")]
+    Remote(super::RemoteJwks),
 }
 
 /// What [`JwtAuthenticator::route`] made of a bearer token.
@@ -160,10 +232,14 @@ impl Authenticator for JwtAuthenticator {
             Ok(Some(token)) => match self.route(token) {
                 Route::NotJws => Authentication::none(),
                 Route::TooLarge => Authentication::reject(AuthError::invalid("token_too_large")),
-                Route::Jws(compact) => self
-                    .verify_compact(compact, SystemTime::now())
-                    .map(Some)
-                    .into(),
+                Route::Jws(compact) => match self.verify_compact(compact, SystemTime::now()) {
+                    #[cfg(feature = "remote-jwks")]
+                    Err(e) if jws::names_unknown_key(&e) => match &self.inner.keys {
+                        Keys::Remote(remote) => self.refresh_and_verify(remote, compact, e),
+                        Keys::Static(_) => Authentication::reject(e),
+                    },
+                    outcome => outcome.map(Some).into(),
+                },
             },
         }
     }
@@ -193,7 +269,7 @@ pub struct JwtAuthenticatorBuilder {
     audiences: Vec<String>,
     skip_audience: bool,
     algorithms: Vec<Algorithm>,
-    keys: Option<KeySet>,
+    keys: Option<Keys>,
     leeway: Option<Duration>,
     require_at_jwt: bool,
     max_token_bytes: Option<usize>,
@@ -229,9 +305,19 @@ impl JwtAuthenticatorBuilder {
         self
     }
 
-    /// The keys signatures are verified with. Required.
+    /// The keys signatures are verified with. Required, unless
+    /// [`remote_keys`](Self::remote_keys).
     pub fn keys(mut self, keys: KeySet) -> Self {
-        self.keys = Some(keys);
+        self.keys = Some(Keys::Static(keys));
+        self
+    }
+
+    /// Verifies with the keys of an identity provider, fetched and kept
+    /// fresh; instead of [`keys`](Self::keys).
+    #[cfg(feature = "remote-jwks")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
+    pub fn remote_keys(mut self, keys: super::RemoteJwks) -> Self {
+        self.keys = Some(Keys::Remote(keys));
         self
     }
 
@@ -296,12 +382,19 @@ impl JwtAuthenticatorBuilder {
             return Err(ConfigError::Missing("algorithms"));
         }
         let keys = self.keys.ok_or(ConfigError::Missing("keys"))?;
-        if !keys
-            .keys()
-            .iter()
-            .any(|k| self.algorithms.iter().any(|&a| k.fits(a)))
-        {
-            return Err(ConfigError::NoUsableKey);
+        let usable = |set: &KeySet| {
+            set.keys()
+                .iter()
+                .any(|k| self.algorithms.iter().any(|&a| k.fits(a)))
+        };
+        match &keys {
+            Keys::Static(set) if !usable(set) => return Err(ConfigError::NoUsableKey),
+            // A provider may add fitting keys later; none now is a mistake.
+            #[cfg(feature = "remote-jwks")]
+            Keys::Remote(remote) if !usable(&remote.current()) => {
+                return Err(ConfigError::NoUsableKey);
+            }
+            _ => {}
         }
         let max_token_bytes = self.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
         if max_token_bytes == 0 {

@@ -43,6 +43,34 @@ pub(crate) fn split(token: &str) -> Option<Compact<'_>> {
     })
 }
 
+impl Compact<'_> {
+    /// The token again, owned.
+    #[cfg_attr(not(feature = "remote-jwks"), allow(dead_code))]
+    pub(crate) fn to_owned(self) -> String {
+        format!("{}.{}", self.signing_input, self.signature)
+    }
+}
+
+/// Whether `e` says that the key set lacks the token's key, which a fresh
+/// copy of a remote set may hold.
+#[cfg_attr(not(feature = "remote-jwks"), allow(dead_code))]
+pub(crate) fn names_unknown_key(e: &AuthError) -> bool {
+    matches!(e.reason(), "unknown_kid" | "no_key_for_alg")
+}
+
+/// The `iss` claim of an unverified payload, to decide who may verify it;
+/// never to trust.
+#[cfg_attr(not(feature = "remote-jwks"), allow(dead_code))]
+pub(crate) fn unverified_issuer(payload: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Iss {
+        iss: Option<String>,
+    }
+    let (mut buf, mut spill) = ([0u8; 2048], Vec::new());
+    let json = decode_segment_into(payload, &mut buf, &mut spill)?;
+    serde_json::from_slice::<Iss>(json).ok()?.iss
+}
+
 /// Decodes one base64url segment (no padding, no stray bits).
 pub(crate) fn decode_segment(segment: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(segment).ok()

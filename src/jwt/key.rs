@@ -339,22 +339,44 @@ impl KeySet {
     /// malformed key; [`ConfigError::WeakKey`] for a weak key;
     /// [`ConfigError::NoUsableKey`] when no key is left.
     pub fn from_jwks(json: &str) -> Result<Self, ConfigError> {
+        Self::parse_jwks(json, false)
+    }
+
+    /// The keys of a JWKS document fetched from an identity provider: as
+    /// [`from_jwks`](Self::from_jwks), but a malformed or weak key is
+    /// skipped (and logged) instead of failing the whole set, and of two
+    /// keys sharing a `kid` the first is kept.
+    pub(crate) fn from_remote_jwks(json: &str) -> Result<Self, ConfigError> {
+        Self::parse_jwks(json, true)
+    }
+
+    fn parse_jwks(json: &str, lenient: bool) -> Result<Self, ConfigError> {
         #[derive(Deserialize)]
         struct Jwks {
             keys: Vec<serde_json::Value>,
         }
         let jwks: Jwks =
             serde_json::from_str(json).map_err(|e| invalid(&format!("bad JWKS: {e}")))?;
-        let mut keys = Vec::with_capacity(jwks.keys.len());
+        let mut keys: Vec<Key> = Vec::with_capacity(jwks.keys.len());
         for value in jwks.keys {
-            let jwk: Jwk =
-                serde_json::from_value(value).map_err(|e| invalid(&format!("bad JWK: {e}")))?;
-            match jwk.into_key()? {
-                Usable::Key(key) => keys.push(key),
-                Usable::Ignored(why) => {
-                    tracing::debug!(target: "m2m_auth", why, "jwk skipped");
+            let usable = serde_json::from_value::<Jwk>(value)
+                .map_err(|e| invalid(&format!("bad JWK: {e}")))
+                .and_then(Jwk::into_key);
+            let why = match usable {
+                Ok(Usable::Key(key)) => {
+                    let taken = key.kid.is_some()
+                        && keys.iter().any(|k| k.kid == key.kid && k.kind == key.kind);
+                    if !(lenient && taken) {
+                        keys.push(key);
+                        continue;
+                    }
+                    "a key of this kind with this kid came before".to_owned()
                 }
-            }
+                Ok(Usable::Ignored(why)) => why,
+                Err(e) if lenient && !matches!(e, ConfigError::NoCryptoBackend) => e.to_string(),
+                Err(e) => return Err(e),
+            };
+            tracing::debug!(target: "m2m_auth", why, "jwk skipped");
         }
         if keys.is_empty() {
             return Err(ConfigError::NoUsableKey);

@@ -33,8 +33,12 @@ mod algorithm;
 mod authenticator;
 mod backend;
 mod claims;
+#[cfg(feature = "remote-jwks")]
+mod fetch;
 mod jws;
 mod key;
+#[cfg(feature = "remote-jwks")]
+mod remote;
 
 pub use self::algorithm::Algorithm;
 pub use self::authenticator::{
@@ -42,7 +46,15 @@ pub use self::authenticator::{
     JwtAuthenticatorBuilder,
 };
 pub use self::backend::backend;
+#[cfg(feature = "remote-jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
+pub use self::fetch::{
+    DEFAULT_FETCH_TIMEOUT, DEFAULT_MAX_DOCUMENT_BYTES, Fetch, FetchError, HttpFetcher,
+};
 pub use self::key::{Key, KeyKind, KeySet, MIN_HMAC_BYTES, MIN_RSA_BITS};
+#[cfg(feature = "remote-jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
+pub use self::remote::{DEFAULT_COOLDOWN, DEFAULT_REFRESH_INTERVAL, RemoteJwks, RemoteJwksBuilder};
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,8 @@ mod attacks;
 mod keys;
 mod layer;
 mod pyjwt;
+#[cfg(feature = "remote-jwks")]
+mod remote;
 mod vectors;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -54,7 +56,7 @@ pub(crate) fn claims() -> Value {
 
 /// Makes sure `jsonwebtoken` has its provider before the tests sign
 /// anything (with both backends on, making a key selects one).
-fn provider_ready() {
+pub(crate) fn provider_ready() {
     Key::hmac(HMAC_SECRET).unwrap();
 }
 
