@@ -10,6 +10,15 @@
 //! Keys live in the SQLite file `quickstart-keys.db` (or `$KEYS_DB`;
 //! `KEYS_DB=:memory:` keeps them in memory), so the keys of earlier runs
 //! keep working after a restart.
+//!
+//! With `M2M_AUTH_ISSUER` and `M2M_AUTH_AUDIENCE` set (and the
+//! `remote-jwks` feature), the protected routes also accept JWT access
+//! tokens of that issuer for that audience, its keys found by discovery:
+//!
+//! ```text
+//! M2M_AUTH_ISSUER=https://idp.example.com/ M2M_AUTH_AUDIENCE=https://api.example.com \
+//!     cargo run --example quickstart --features remote-jwks
+//! ```
 
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -26,20 +35,74 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with(Targets::new().with_target("m2m_auth", tracing::Level::DEBUG))
         .init();
 
-    let port: u16 = match std::env::var("PORT") {
-        Ok(p) => p
-            .parse()
-            .map_err(|_| format!("PORT must be a port number, got {p:?}"))?,
-        Err(_) => 3000,
-    };
+    let config = Config::from_env()?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (app, banner) = app(&config, &base).await?;
+    print!("{banner}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            // If the signal handler cannot be installed, serve until killed.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+        .await?;
+    println!("stopped");
+    Ok(())
+}
+
+/// What the quick start is told by its environment.
+#[derive(Debug)]
+pub struct Config {
+    /// `PORT`; defaults to 3000.
+    pub port: u16,
+    /// `KEYS_DB`: an SQLite file, or `:memory:`.
+    pub keys_db: String,
+    /// `M2M_AUTH_ISSUER` and `M2M_AUTH_AUDIENCE`, to accept JWTs too.
+    pub jwt: Option<(String, String)>,
+}
+
+impl Config {
+    fn from_env() -> Result<Self, Box<dyn std::error::Error>> {
+        let port = match std::env::var("PORT") {
+            Ok(p) => p
+                .parse()
+                .map_err(|_| format!("PORT must be a port number, got {p:?}"))?,
+            Err(_) => 3000,
+        };
+        let keys_db = std::env::var("KEYS_DB").unwrap_or_else(|_| "quickstart-keys.db".to_owned());
+        let jwt = match (
+            std::env::var("M2M_AUTH_ISSUER"),
+            std::env::var("M2M_AUTH_AUDIENCE"),
+        ) {
+            (Ok(issuer), Ok(audience)) => Some((issuer, audience)),
+            _ => None,
+        };
+        Ok(Self { port, keys_db, jwt })
+    }
+}
+
+/// The demo API, served at `base`, and the text to print at start: the
+/// demo key it just created and curl lines to try it.
+///
+/// # Errors
+///
+/// When the key database cannot be opened, or the identity provider's
+/// keys cannot be found.
+pub async fn app(
+    config: &Config,
+    base: &str,
+) -> Result<(Router, String), Box<dyn std::error::Error>> {
+    use std::fmt::Write as _;
 
     // Keys look like `demo_<32 random base62 characters><6-character checksum>`.
     let format = KeyFormat::new("demo")?;
-    let db = std::env::var("KEYS_DB").unwrap_or_else(|_| "quickstart-keys.db".to_owned());
+    let db = &config.keys_db;
     let store = if db == ":memory:" {
         SqliteKeyStore::in_memory().await?
     } else {
-        SqliteKeyStore::open(&db).await?
+        SqliteKeyStore::open(db).await?
     };
     store.migrate().await?;
     let keys = KeyManager::new(format.clone(), store.clone());
@@ -65,47 +128,89 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "/admin",
             get(admin).layer(RequireScopesLayer::new(["admin"])?),
         )
-        .layer(AuthLayer::new(ApiKeyAuthenticator::new(format, store)));
+        .layer(auth_layer(ApiKeyAuthenticator::new(format, store), config.jwt.as_ref()).await?);
     let app = Router::new()
         .route("/", get(|| async { "public: no key needed\n" }))
         .merge(protected);
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let base = format!("http://{}", listener.local_addr()?);
     let key = created.key.expose_secret();
-    println!("m2m-auth quick start, listening on {base}");
-    println!();
-    println!("API key: {key}");
-    println!();
+    let mut out = String::new();
+    writeln!(out, "m2m-auth quick start, listening on {base}")?;
+    writeln!(out)?;
+    writeln!(out, "API key: {key}")?;
+    writeln!(out)?;
     if db == ":memory:" {
-        println!("Keys are kept in memory (KEYS_DB=:memory:).");
+        writeln!(out, "Keys are kept in memory (KEYS_DB=:memory:).")?;
     } else {
-        println!(
+        writeln!(
+            out,
             "Keys are kept in {db} ({earlier} from earlier runs still work); KEYS_DB=:memory: keeps them in memory."
-        );
+        )?;
     }
-    println!();
-    println!("Try it:");
-    println!("  curl -i {base}/    # 200: public");
-    println!("  curl -i {base}/whoami    # 401: no key");
-    println!("  curl -i -H 'Authorization: Bearer {key}' {base}/whoami    # 200: the key's owner");
-    println!(
+    writeln!(out)?;
+    writeln!(out, "Try it:")?;
+    writeln!(out, "  curl -i {base}/    # 200: public")?;
+    writeln!(out, "  curl -i {base}/whoami    # 401: no key")?;
+    writeln!(
+        out,
+        "  curl -i -H 'Authorization: Bearer {key}' {base}/whoami    # 200: the key's owner"
+    )?;
+    writeln!(
+        out,
         "  curl -i -H 'API-Key: {key}' {base}/reports    # 200: the key has scope reports:read"
-    );
-    println!("  curl -i -H 'X-API-Key: {key}' {base}/admin    # 403: the key lacks scope admin");
-    println!();
-    println!("Press Ctrl-C to stop.");
+    )?;
+    writeln!(
+        out,
+        "  curl -i -H 'X-API-Key: {key}' {base}/admin    # 403: the key lacks scope admin"
+    )?;
+    writeln!(out)?;
+    if let Some((issuer, audience)) = &config.jwt {
+        writeln!(
+            out,
+            "JWT access tokens from {issuer} for audience {audience} are accepted too:"
+        )?;
+        writeln!(
+            out,
+            "  send one as 'Authorization: Bearer <token>' to {base}/whoami"
+        )?;
+        writeln!(out)?;
+    }
+    writeln!(out, "Press Ctrl-C to stop.")?;
+    Ok((app, out))
+}
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            // If the signal handler cannot be installed, serve until killed.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        })
-        .await?;
-    println!("stopped");
-    Ok(())
+/// The API key authenticator, and a JWT one when `M2M_AUTH_ISSUER` and
+/// `M2M_AUTH_AUDIENCE` are set.
+async fn auth_layer(
+    api_keys: ApiKeyAuthenticator<SqliteKeyStore>,
+    jwt: Option<&(String, String)>,
+) -> Result<AuthLayer, Box<dyn std::error::Error>> {
+    let layer = AuthLayer::new(api_keys);
+    let Some((issuer, audience)) = jwt else {
+        return Ok(layer);
+    };
+    #[cfg(feature = "remote-jwks")]
+    {
+        use m2m_auth::jwt::{Algorithm, JwtAuthenticator, RemoteJwks};
+        let keys = RemoteJwks::builder().discover(issuer).build().await?;
+        let jwt = JwtAuthenticator::builder()
+            .issuer(issuer.as_str())
+            .audience(audience.as_str())
+            .algorithms([
+                Algorithm::RS256,
+                Algorithm::PS256,
+                Algorithm::ES256,
+                Algorithm::EdDSA,
+            ])
+            .remote_keys(keys)
+            .build()?;
+        Ok(layer.or(jwt))
+    }
+    #[cfg(not(feature = "remote-jwks"))]
+    {
+        let _ = (issuer, audience);
+        Err("M2M_AUTH_ISSUER is set: run with `--features remote-jwks` to accept JWTs".into())
+    }
 }
 
 async fn whoami(Extension(identity): Extension<Identity>) -> String {

@@ -199,6 +199,43 @@ impl StdError for AuthError {
     }
 }
 
+/// A store (of API keys, revocations, …) could not answer.
+///
+/// Wrap the backend's error with [`StoreError::new`]; it is reported as the
+/// [`source`](StdError::source), so make sure it holds no key material.
+pub struct StoreError {
+    source: Box<dyn StdError + Send + Sync>,
+}
+
+impl StoreError {
+    /// A store error caused by `source`.
+    pub fn new(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            source: source.into(),
+        }
+    }
+}
+
+impl fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreError")
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("key store error")
+    }
+}
+
+impl StdError for StoreError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.source)
+    }
+}
+
 /// Displays an error with its chain of sources, for logs.
 pub(crate) struct ErrorChain<'a>(pub(crate) &'a (dyn StdError + 'static));
 

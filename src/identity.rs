@@ -183,6 +183,8 @@ pub enum Credential {
         kid: Option<Arc<str>>,
         /// The token's id (`jti`), if it has one.
         jti: Option<Arc<str>>,
+        /// When the token was issued (`iat`), if it says.
+        issued_at: Option<SystemTime>,
     },
     /// A credential checked by an authenticator outside this crate.
     #[non_exhaustive]
@@ -204,8 +206,18 @@ impl Credential {
     }
 
     /// A JWT credential.
-    pub fn jwt(issuer: Arc<str>, kid: Option<Arc<str>>, jti: Option<Arc<str>>) -> Self {
-        Self::Jwt { issuer, kid, jti }
+    pub fn jwt(
+        issuer: Arc<str>,
+        kid: Option<Arc<str>>,
+        jti: Option<Arc<str>>,
+        issued_at: Option<SystemTime>,
+    ) -> Self {
+        Self::Jwt {
+            issuer,
+            kid,
+            jti,
+            issued_at,
+        }
     }
 
     /// A credential of a custom authenticator.

@@ -87,7 +87,7 @@ pub use crate::authenticator::{Authentication, Authenticator};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use crate::axum::IdentityRejection;
-pub use crate::error::{AuthError, AuthErrorKind, ConfigError};
+pub use crate::error::{AuthError, AuthErrorKind, ConfigError, StoreError};
 pub use crate::identity::{Attributes, Credential, Identity, IdentityBuilder, Scopes};
 pub use crate::reject::{DefaultRejection, Reject, RejectionBody, ResponseBody};
 pub use crate::scope::{RequireScopes, RequireScopesLayer};

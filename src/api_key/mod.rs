@@ -49,7 +49,7 @@ pub(crate) mod digest;
 mod format;
 mod manager;
 #[cfg(feature = "postgres")]
-mod postgres;
+pub(crate) mod postgres;
 mod record;
 pub(crate) mod repository;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -79,4 +79,5 @@ pub use self::repository::{ExpiryChange, KeyChange, KeyRepository, StoredKey};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteKeyStore;
-pub use self::store::{Invalidate, KeyStore, MemoryKeyStore, StoreError};
+pub use self::store::{Invalidate, KeyStore, MemoryKeyStore};
+pub use crate::error::StoreError;

@@ -97,15 +97,7 @@ impl PostgresKeyStore {
     /// When a migration fails, or the database holds migrations of a newer
     /// version of this crate.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let mut migrator = Migrator::with_migrations(vec![Migration::new(
-            1,
-            "api keys".into(),
-            MigrationType::Simple,
-            include_str!("migrations/postgres_0001_api_keys.sql").into_sql_str(),
-            false,
-        )]);
-        migrator.dangerous_set_table_name("m2m_auth_migrations");
-        migrator.run(&self.pool).await.map_err(StoreError::new)
+        migrate(&self.pool).await
     }
 
     /// Listens for changes made by any instance and tells `target` (a
@@ -121,10 +113,65 @@ impl PostgresKeyStore {
     ///
     /// When called outside a tokio runtime.
     pub fn listen<T: Invalidate>(&self, target: T) -> ListenerHandle {
-        let listening = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(listen(self.pool.clone(), target, Arc::clone(&listening)));
-        ListenerHandle { task, listening }
+        ListenerHandle::spawn(&self.pool, NOTIFY_CHANNEL, Invalidating(target))
     }
+}
+
+/// Feeds key-change notifications to a cache.
+struct Invalidating<T>(T);
+
+#[async_trait]
+impl<T: Invalidate> Subscriber for Invalidating<T> {
+    async fn resync(&self) -> Result<(), StoreError> {
+        self.0.invalidate_all();
+        Ok(())
+    }
+
+    fn notified(&self, payload: &str) {
+        match parse_digest(payload) {
+            Some(digest) => self.0.invalidate(&digest),
+            None => self.0.invalidate_all(),
+        }
+    }
+}
+
+/// What a [`ListenerHandle`]'s task tells about one channel.
+#[async_trait]
+pub(crate) trait Subscriber: Send + Sync + 'static {
+    /// Listening (again): notifications sent meanwhile were missed.
+    async fn resync(&self) -> Result<(), StoreError>;
+
+    /// One notification.
+    fn notified(&self, payload: &str);
+}
+
+/// Creates or upgrades every table of the crate in `pool`'s database: the
+/// API keys and the JWT revocations share one list of migrations, recorded
+/// in `m2m_auth_migrations`.
+pub(crate) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    let migration = |version, description: &'static str, sql: &'static str| {
+        Migration::new(
+            version,
+            description.into(),
+            MigrationType::Simple,
+            sql.into_sql_str(),
+            false,
+        )
+    };
+    let mut migrator = Migrator::with_migrations(vec![
+        migration(
+            1,
+            "api keys",
+            include_str!("migrations/postgres_0001_api_keys.sql"),
+        ),
+        migration(
+            2,
+            "jwt revocations",
+            include_str!("migrations/postgres_0002_jwt_revocations.sql"),
+        ),
+    ]);
+    migrator.dangerous_set_table_name("m2m_auth_migrations");
+    migrator.run(pool).await.map_err(StoreError::new)
 }
 
 impl fmt::Debug for PostgresKeyStore {
@@ -133,7 +180,8 @@ impl fmt::Debug for PostgresKeyStore {
     }
 }
 
-/// The task started by [`PostgresKeyStore::listen`].
+/// The task started by [`PostgresKeyStore::listen`] (or
+/// `PostgresRevocations::connect`), following a notification channel.
 #[derive(Debug)]
 pub struct ListenerHandle {
     task: tokio::task::JoinHandle<()>,
@@ -141,6 +189,14 @@ pub struct ListenerHandle {
 }
 
 impl ListenerHandle {
+    /// Follows `channel` of `pool`'s database in a task on the current
+    /// tokio runtime, reconnecting after 1 s, then up to every 30 s.
+    pub(crate) fn spawn<S: Subscriber>(pool: &PgPool, channel: &'static str, to: S) -> Self {
+        let listening = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(follow(pool.clone(), channel, to, Arc::clone(&listening)));
+        Self { task, listening }
+    }
+
     /// Whether the listener is connected and listening now.
     pub fn is_listening(&self) -> bool {
         self.listening.load(Ordering::Acquire)
@@ -153,40 +209,50 @@ impl ListenerHandle {
     }
 }
 
-async fn listen<T: Invalidate>(pool: PgPool, target: T, listening: Arc<AtomicBool>) {
+async fn follow<S: Subscriber>(
+    pool: PgPool,
+    channel: &'static str,
+    to: S,
+    listening: Arc<AtomicBool>,
+) {
     const FIRST_RETRY: Duration = Duration::from_secs(1);
     const MAX_RETRY: Duration = Duration::from_secs(30);
     let mut retry = FIRST_RETRY;
     loop {
-        match subscribe(&pool).await {
-            Ok(mut listener) => {
-                // Changes made while nobody listened are unknown.
-                target.invalidate_all();
-                listening.store(true, Ordering::Release);
-                retry = FIRST_RETRY;
-                tracing::debug!(target: "m2m_auth", channel = NOTIFY_CHANNEL, "listening for key changes");
-                loop {
-                    match listener.try_recv().await {
-                        Ok(Some(n)) => match parse_digest(n.payload()) {
-                            Some(digest) => target.invalidate(&digest),
-                            None => target.invalidate_all(),
-                        },
-                        // Reconnected at once; what was sent meanwhile is lost.
-                        Ok(None) => target.invalidate_all(),
-                        Err(e) => {
-                            tracing::warn!(
-                                target: "m2m_auth",
-                                error = %e,
-                                "key change listener lost its connection; caches fall back to their TTL"
-                            );
-                            break;
+        match subscribe(&pool, channel).await {
+            Ok(mut listener) => match to.resync().await {
+                Ok(()) => {
+                    listening.store(true, Ordering::Release);
+                    retry = FIRST_RETRY;
+                    tracing::debug!(target: "m2m_auth", channel, "listening for changes");
+                    loop {
+                        match listener.try_recv().await {
+                            Ok(Some(n)) => to.notified(n.payload()),
+                            // Reconnected at once; what was sent meanwhile is lost.
+                            Ok(None) => {
+                                if to.resync().await.is_err() {
+                                    break;
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!(
+                                    target: "m2m_auth",
+                                    channel,
+                                    error = %e,
+                                    "change listener lost its connection; caches fall back to their TTL"
+                                );
+                                break;
+                            }
                         }
                     }
+                    listening.store(false, Ordering::Release);
                 }
-                listening.store(false, Ordering::Release);
-            }
+                Err(e) => {
+                    tracing::warn!(target: "m2m_auth", channel, error = %e, "change listener cannot resync");
+                }
+            },
             Err(e) => {
-                tracing::warn!(target: "m2m_auth", error = %e, "key change listener cannot connect");
+                tracing::warn!(target: "m2m_auth", channel, error = %e, "change listener cannot connect");
             }
         }
         tokio::time::sleep(retry).await;
@@ -194,9 +260,9 @@ async fn listen<T: Invalidate>(pool: PgPool, target: T, listening: Arc<AtomicBoo
     }
 }
 
-async fn subscribe(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+async fn subscribe(pool: &PgPool, channel: &str) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(NOTIFY_CHANNEL).await?;
+    listener.listen(channel).await?;
     Ok(listener)
 }
 

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use super::digest::DigestHasher;
 use super::{KeyChange, KeyDigest, KeyRecord, KeyRepository, StoredKey};
+use crate::error::StoreError;
 
 /// Where API-key records live: the one thing a custom backend must
 /// implement.
@@ -100,43 +101,6 @@ impl<T: Invalidate + ?Sized> Invalidate for Arc<T> {
 
     fn invalidate_all(&self) {
         (**self).invalidate_all();
-    }
-}
-
-/// A key store could not answer.
-///
-/// Wrap the backend's error with [`StoreError::new`]; it is reported as the
-/// [`source`](StdError::source), so make sure it holds no key material.
-pub struct StoreError {
-    source: Box<dyn StdError + Send + Sync>,
-}
-
-impl StoreError {
-    /// A store error caused by `source`.
-    pub fn new(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
-        Self {
-            source: source.into(),
-        }
-    }
-}
-
-impl fmt::Debug for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StoreError")
-            .field("source", &self.source)
-            .finish()
-    }
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("key store error")
-    }
-}
-
-impl StdError for StoreError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        Some(&*self.source)
     }
 }
 

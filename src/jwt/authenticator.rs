@@ -7,6 +7,7 @@ use http::request::Parts;
 use super::claims::Policy;
 use super::jws::{self, Compact, Typ};
 use super::key::KeySet;
+use super::revocation::{Revocations, TokenRef};
 use super::{Algorithm, backend};
 use crate::authenticator::{Authentication, Authenticator};
 use crate::credentials::bearer_token;
@@ -65,6 +66,7 @@ pub struct JwtAuthenticator {
 
 struct Inner {
     keys: Keys,
+    revocations: Option<Arc<dyn Revocations>>,
     algorithms: Box<[Algorithm]>,
     policy: Policy,
     require_at_jwt: bool,
@@ -100,10 +102,16 @@ impl JwtAuthenticator {
         if token.len() > self.inner.max_token_bytes {
             return Err(AuthError::invalid("token_too_large"));
         }
-        match self.route(token) {
-            Route::TooLarge => Err(AuthError::invalid("token_too_large")),
-            Route::NotJws => Err(AuthError::invalid("malformed")),
-            Route::Jws(compact) => self.verify_compact(compact, now),
+        let identity = match self.route(token) {
+            Route::TooLarge => return Err(AuthError::invalid("token_too_large")),
+            Route::NotJws => return Err(AuthError::invalid("malformed")),
+            Route::Jws(compact) => self.verify_compact(compact, now)?,
+        };
+        match self.check_revoked(identity).into_ready() {
+            Ok(outcome) => outcome.map(|id| id.unwrap_or_else(|| unreachable!("a JWT identity"))),
+            Err(_) => Err(AuthError::unavailable(
+                "the revocation store cannot answer without waiting; authenticate through the layer",
+            )),
         }
     }
 
@@ -159,6 +167,39 @@ impl JwtAuthenticator {
         inner.policy.identity(payload, now, key.kid_arc())
     }
 
+    /// Accepts `identity` unless the revocation lists deny its token.
+    fn check_revoked(&self, identity: Identity) -> Authentication {
+        let Some(revocations) = &self.inner.revocations else {
+            return Authentication::accept(identity);
+        };
+        let Some(token) = TokenRef::of(&identity) else {
+            return Authentication::accept(identity);
+        };
+        let verdict =
+            |revoked: Result<bool, crate::error::StoreError>, identity: Identity| match revoked {
+                Ok(false) => Ok(Some(identity)),
+                Ok(true) => {
+                    let e = AuthError::invalid("revoked");
+                    Err(match identity.credential().id() {
+                        Some(kid) => e.with_credential_id(kid),
+                        None => e,
+                    })
+                }
+                Err(e) => Err(AuthError::unavailable(e)),
+            };
+        if let Some(revoked) = revocations.is_revoked_ready(&token) {
+            return verdict(revoked, identity).into();
+        }
+        let revocations = Arc::clone(revocations);
+        Authentication::pending(async move {
+            let revoked = match TokenRef::of(&identity) {
+                Some(token) => revocations.is_revoked(&token).await,
+                None => Ok(false),
+            };
+            verdict(revoked, identity)
+        })
+    }
+
     /// The issuer tokens must name.
     pub fn issuer(&self) -> &str {
         &self.inner.policy.issuer
@@ -191,7 +232,8 @@ impl JwtAuthenticator {
             match refresh.await {
                 Ok(()) => {
                     let compact = jws::split(&token).ok_or(AuthError::invalid("malformed"))?;
-                    this.verify_compact(compact, SystemTime::now()).map(Some)
+                    let identity = this.verify_compact(compact, SystemTime::now())?;
+                    this.check_revoked(identity).await
                 }
                 Err(_) => Err(key_set_unavailable(&unknown)),
             }
@@ -229,19 +271,33 @@ impl Authenticator for JwtAuthenticator {
         match bearer_token(&request.headers) {
             Err(e) => Authentication::reject(e),
             Ok(None) => Authentication::none(),
-            Ok(Some(token)) => match self.route(token) {
-                Route::NotJws => Authentication::none(),
-                Route::TooLarge => Authentication::reject(AuthError::invalid("token_too_large")),
-                Route::Jws(compact) => match self.verify_compact(compact, SystemTime::now()) {
-                    #[cfg(feature = "remote-jwks")]
-                    Err(e) if jws::names_unknown_key(&e) => match &self.inner.keys {
-                        Keys::Remote(remote) => self.refresh_and_verify(remote, compact, e),
-                        Keys::Static(_) => Authentication::reject(e),
-                    },
-                    outcome => outcome.map(Some).into(),
+            Ok(Some(token)) => self.authenticate_bearer(token),
+        }
+    }
+}
+
+impl JwtAuthenticator {
+    /// Decides about a bearer token: none of ours, or verified (and, for a
+    /// remote key set, a refresh waited for if the key is unknown).
+    pub(crate) fn authenticate_bearer(&self, token: &str) -> Authentication {
+        match self.route(token) {
+            Route::NotJws => Authentication::none(),
+            Route::TooLarge => Authentication::reject(AuthError::invalid("token_too_large")),
+            Route::Jws(compact) => match self.verify_compact(compact, SystemTime::now()) {
+                Ok(identity) => self.check_revoked(identity),
+                #[cfg(feature = "remote-jwks")]
+                Err(e) if jws::names_unknown_key(&e) => match &self.inner.keys {
+                    Keys::Remote(remote) => self.refresh_and_verify(remote, compact, e),
+                    Keys::Static(_) => Authentication::reject(e),
                 },
+                Err(e) => Authentication::reject(e),
             },
         }
+    }
+
+    /// The largest token accepted.
+    pub(crate) fn max_token_bytes(&self) -> usize {
+        self.inner.max_token_bytes
     }
 }
 
@@ -257,23 +313,42 @@ impl fmt::Debug for JwtAuthenticator {
             .field("require_at_jwt", &inner.require_at_jwt)
             .field("max_token_bytes", &inner.max_token_bytes)
             .field("scope_claims", &inner.policy.scope_claims)
+            .field("revocations", &inner.revocations.is_some())
             .finish()
     }
 }
 
 /// Configures a [`JwtAuthenticator`].
 #[must_use]
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct JwtAuthenticatorBuilder {
     issuer: Option<String>,
     audiences: Vec<String>,
     skip_audience: bool,
     algorithms: Vec<Algorithm>,
     keys: Option<Keys>,
+    revocations: Option<Arc<dyn Revocations>>,
     leeway: Option<Duration>,
     require_at_jwt: bool,
     max_token_bytes: Option<usize>,
     scope_claims: Option<Vec<String>>,
+}
+
+impl fmt::Debug for JwtAuthenticatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuthenticatorBuilder")
+            .field("issuer", &self.issuer)
+            .field("audiences", &self.audiences)
+            .field("skip_audience", &self.skip_audience)
+            .field("algorithms", &self.algorithms)
+            .field("keys", &self.keys)
+            .field("revocations", &self.revocations.is_some())
+            .field("leeway", &self.leeway)
+            .field("require_at_jwt", &self.require_at_jwt)
+            .field("max_token_bytes", &self.max_token_bytes)
+            .field("scope_claims", &self.scope_claims)
+            .finish()
+    }
 }
 
 impl JwtAuthenticatorBuilder {
@@ -309,6 +384,14 @@ impl JwtAuthenticatorBuilder {
     /// [`remote_keys`](Self::remote_keys).
     pub fn keys(mut self, keys: KeySet) -> Self {
         self.keys = Some(Keys::Static(keys));
+        self
+    }
+
+    /// Refuses tokens that `revocations` denies (a `jti`, or a subject's
+    /// tokens issued before an instant), after every other check passed.
+    /// Defaults to none.
+    pub fn revocations<R: Revocations>(mut self, revocations: R) -> Self {
+        self.revocations = Some(Arc::new(revocations));
         self
     }
 
@@ -421,6 +504,7 @@ impl JwtAuthenticatorBuilder {
         Ok(JwtAuthenticator {
             inner: Arc::new(Inner {
                 keys,
+                revocations: self.revocations,
                 algorithms: algorithms.into(),
                 policy: Policy {
                     issuer: Arc::from(issuer),

@@ -120,10 +120,15 @@ impl Policy {
         };
         let scopes =
             Scopes::new(&c.scopes).map_err(|_| with_kid(AuthError::invalid("bad_scope")))?;
+        let issued_at = c
+            .iat
+            .and_then(|iat| Duration::try_from_secs_f64(iat).ok())
+            .and_then(|d| UNIX_EPOCH.checked_add(d));
         let credential = Credential::jwt(
             Arc::clone(&self.issuer),
             kid.cloned(),
             c.jti.map(|j| Arc::from(&*j)),
+            issued_at,
         );
         let mut identity = Identity::builder(&*sub, credential)
             .scopes(scopes)

@@ -60,7 +60,6 @@ pub(crate) fn names_unknown_key(e: &AuthError) -> bool {
 
 /// The `iss` claim of an unverified payload, to decide who may verify it;
 /// never to trust.
-#[cfg_attr(not(feature = "remote-jwks"), allow(dead_code))]
 pub(crate) fn unverified_issuer(payload: &str) -> Option<String> {
     #[derive(Deserialize)]
     struct Iss {

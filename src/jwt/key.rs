@@ -346,6 +346,7 @@ impl KeySet {
     /// [`from_jwks`](Self::from_jwks), but a malformed or weak key is
     /// skipped (and logged) instead of failing the whole set, and of two
     /// keys sharing a `kid` the first is kept.
+    #[cfg(feature = "remote-jwks")]
     pub(crate) fn from_remote_jwks(json: &str) -> Result<Self, ConfigError> {
         Self::parse_jwks(json, true)
     }

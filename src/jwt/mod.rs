@@ -35,10 +35,14 @@ mod backend;
 mod claims;
 #[cfg(feature = "remote-jwks")]
 mod fetch;
+mod issuers;
 mod jws;
 mod key;
 #[cfg(feature = "remote-jwks")]
 mod remote;
+mod revocation;
+#[cfg(feature = "postgres")]
+mod revocation_pg;
 
 pub use self::algorithm::Algorithm;
 pub use self::authenticator::{
@@ -51,10 +55,17 @@ pub use self::backend::backend;
 pub use self::fetch::{
     DEFAULT_FETCH_TIMEOUT, DEFAULT_MAX_DOCUMENT_BYTES, Fetch, FetchError, HttpFetcher,
 };
+pub use self::issuers::JwtIssuers;
 pub use self::key::{Key, KeyKind, KeySet, MIN_HMAC_BYTES, MIN_RSA_BITS};
 #[cfg(feature = "remote-jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 pub use self::remote::{DEFAULT_COOLDOWN, DEFAULT_REFRESH_INTERVAL, RemoteJwks, RemoteJwksBuilder};
+pub use self::revocation::{MemoryRevocations, Revocations, TokenRef};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use self::revocation_pg::{
+    MAX_REVOCATION_VALUE_BYTES, PostgresRevocations, REVOCATION_CHANNEL,
+};
 
 #[cfg(test)]
 mod tests {

@@ -7,11 +7,14 @@
 )]
 
 mod attacks;
+#[cfg(feature = "remote-jwks")]
+mod idp;
 mod keys;
 mod layer;
 mod pyjwt;
 #[cfg(feature = "remote-jwks")]
 mod remote;
+mod revocation;
 mod vectors;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -11,5 +11,7 @@ mod memory;
 mod pg;
 #[cfg(all(feature = "postgres", feature = "cache"))]
 mod postgres;
+#[cfg(all(feature = "postgres", feature = "jwt"))]
+mod revocations;
 #[cfg(feature = "sqlite")]
 mod sqlite;
