@@ -4,7 +4,8 @@
         feature = "sqlite",
         feature = "postgres",
         feature = "cache",
-        feature = "conformance"
+        feature = "conformance",
+        feature = "remote-jwks"
     ),
     doc = include_str!("../README.md")
 )]
@@ -14,7 +15,8 @@
         feature = "sqlite",
         feature = "postgres",
         feature = "cache",
-        feature = "conformance"
+        feature = "conformance",
+        feature = "remote-jwks"
     )),
     doc = "Authentication for machine-to-machine APIs: opaque API keys and JWT access tokens behind one tower layer. (Build the docs with all features for the full guide.)"
 )]
@@ -41,7 +43,8 @@
 //! | `postgres`    | no      | `PostgresKeyStore`: keys in PostgreSQL, with change notifications |
 //! | `cache`       | no      | `CachedKeyStore`: a bounded cache in front of any store |
 //! | `conformance` | no      | `api_key::conformance`: the behavioural test suite for stores |
-//! | `jwt`         | no      | [`jwt`]: `JwtAuthenticator`, `Key`, `KeySet` |
+//! | `jwt`         | no      | [`jwt`]: `JwtAuthenticator`, `Key`, `KeySet`, `JwtIssuers`, revocation |
+//! | `remote-jwks` | no      | `RemoteJwks`: keys fetched from the identity provider |
 //! | `aws-lc-rs`   | yes     | JWT signatures by aws-lc-rs (only with `jwt`) |
 //! | `rust-crypto` | no      | JWT signatures by the pure-Rust `RustCrypto` crates; with both backends on, aws-lc-rs is used |
 //! | `axum`        | no      | `Identity` and `Option<Identity>` extractors; `AuthError` as a response |

@@ -1,13 +1,19 @@
-//! JWT access tokens (RFC 9068, RFC 7519) signed with static keys.
+//! JWT access tokens (RFC 9068, RFC 7519).
 //!
 //! - [`JwtAuthenticator`] reads `Authorization: Bearer <jwt>`, verifies the
 //!   signature and the claims, and turns them into an
 //!   [`Identity`](crate::Identity): `sub` is the subject, scopes come from
 //!   `scope` / `scp` / `permissions`, other non-registered claims become
 //!   attributes.
-//! - [`Key`] and [`KeySet`] hold the verification keys: HMAC secrets, PEM
-//!   public keys, JWKs and JWKS documents. Each key verifies only the
+//! - [`Key`] and [`KeySet`] hold static verification keys: HMAC secrets,
+//!   PEM public keys, JWKs and JWKS documents. Each key verifies only the
 //!   algorithms of its type.
+//! - `RemoteJwks` (feature `remote-jwks`) fetches an identity provider's
+//!   keys, by URL or discovery, and keeps them fresh; `Fetch` is how.
+//! - [`JwtIssuers`] puts several issuers on one layer.
+//! - [`Revocations`] refuses tokens before they expire: one `jti`, or a
+//!   subject's tokens issued before an instant ([`MemoryRevocations`];
+//!   `PostgresRevocations` with the `postgres` feature).
 //! - [`Algorithm`] lists what can be verified.
 //!
 //! Public-key signatures (RS, PS, ES, `EdDSA`) are checked by
@@ -27,7 +33,9 @@
 //! `key_alg_mismatch`, `no_key_for_alg`, `ambiguous_key`, `bad_signature`,
 //! `malformed_claims`, `duplicate_claim`, `missing_iss`, `wrong_issuer`,
 //! `missing_aud`, `wrong_audience`, `missing_exp`, `bad_exp`,
-//! `not_yet_valid`, `issued_in_future`, `missing_sub`, `bad_scope`.
+//! `not_yet_valid`, `issued_in_future`, `missing_sub`, `bad_scope`,
+//! `revoked`, `unknown_issuer`. A token whose key may exist but cannot be
+//! fetched is [`Unavailable`](crate::AuthErrorKind::Unavailable) (`503`).
 
 mod algorithm;
 mod authenticator;
