@@ -195,6 +195,39 @@ async fn decide(
     }
 }
 
+/// An axum API behind `AuthLayer::new(auth)` on 127.0.0.1, answering with
+/// what the handler sees of the caller.
+async fn serve(auth: JwtAuthenticator) -> String {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/",
+            get(|id: m2m_auth::Identity| async move {
+                format!(
+                    "{} client_id={} scopes={}",
+                    id.subject(),
+                    id.attributes()["client_id"].as_str().unwrap_or("-"),
+                    id.scopes()
+                )
+            }),
+        )
+        .layer(m2m_auth::AuthLayer::new(auth));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+async fn get(url: &str, token: &str) -> (reqwest::StatusCode, String) {
+    let r = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
 #[tokio::test]
 async fn client_credentials_tokens_of_a_real_provider_are_accepted() {
     let Some(provider) = Provider::start("idp_interop").await else {
@@ -233,6 +266,21 @@ async fn client_credentials_tokens_of_a_real_provider_are_accepted() {
             decide(&auth, &other).await.unwrap_err(),
             (AuthErrorKind::Invalid, "wrong_audience"),
             "{alg}: a token for another API"
+        );
+
+        // The same through the layer, over a socket.
+        let url = serve(auth).await;
+        let (status, body) = get(&url, &token).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{alg}: {body}");
+        assert_eq!(
+            body,
+            format!("{CLIENT} client_id={CLIENT} scopes=invoices:read")
+        );
+        let (status, _) = get(&url, &other).await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::UNAUTHORIZED,
+            "{alg}: another API's token"
         );
     }
 
