@@ -23,6 +23,7 @@
 use axum::routing::get;
 use axum::{Extension, Router};
 use m2m_auth::api_key::{ApiKeyAuthenticator, KeyFormat, KeyManager, NewKey, SqliteKeyStore};
+use m2m_auth::portal::Portal;
 use m2m_auth::{AuthLayer, Identity, RequireScopesLayer, Scopes};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
@@ -117,6 +118,16 @@ pub async fn app(
         )
         .await?;
     let earlier = keys.list("demo-client", None, 1000).await?.keys.len() - 1;
+    let key = created.key.expose_secret().to_owned();
+
+    // The self-serve portal: consumers sign in with a key and manage their
+    // own keys. The page loads without a key (optional mode); its API
+    // calls carry one.
+    let portal = Portal::builder(keys)
+        .allowed_scopes(["reports:read"])?
+        .build()
+        .router()
+        .layer(AuthLayer::new(ApiKeyAuthenticator::new(format.clone(), store.clone())).optional());
 
     let protected = Router::new()
         .route("/whoami", get(whoami))
@@ -131,9 +142,9 @@ pub async fn app(
         .layer(auth_layer(ApiKeyAuthenticator::new(format, store), config.jwt.as_ref()).await?);
     let app = Router::new()
         .route("/", get(|| async { "public: no key needed\n" }))
-        .merge(protected);
+        .merge(protected)
+        .nest("/portal", portal);
 
-    let key = created.key.expose_secret();
     let mut out = String::new();
     writeln!(out, "m2m-auth quick start, listening on {base}")?;
     writeln!(out)?;
@@ -162,6 +173,11 @@ pub async fn app(
     writeln!(
         out,
         "  curl -i -H 'X-API-Key: {key}' {base}/admin    # 403: the key lacks scope admin"
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Manage keys in the portal: {base}/portal (sign in with the key above)"
     )?;
     writeln!(out)?;
     if let Some((issuer, audience)) = &config.jwt {

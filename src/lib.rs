@@ -5,7 +5,8 @@
         feature = "postgres",
         feature = "cache",
         feature = "conformance",
-        feature = "remote-jwks"
+        feature = "remote-jwks",
+        feature = "portal"
     ),
     doc = include_str!("../README.md")
 )]
@@ -16,7 +17,8 @@
         feature = "postgres",
         feature = "cache",
         feature = "conformance",
-        feature = "remote-jwks"
+        feature = "remote-jwks",
+        feature = "portal"
     )),
     doc = "Authentication for machine-to-machine APIs: opaque API keys and JWT access tokens behind one tower layer. (Build the docs with all features for the full guide.)"
 )]
@@ -33,6 +35,8 @@
 //!   and the authenticator (feature `api-key`).
 //! - [`jwt`]: the JWT access-token authenticator and its keys (feature
 //!   `jwt`).
+//! - `portal`: self-serve keys for consumers, a router to mount (feature
+//!   `portal`).
 //!
 //! # Features
 //!
@@ -42,6 +46,7 @@
 //! | `sqlite`      | yes     | `SqliteKeyStore`: keys in an SQLite file |
 //! | `postgres`    | no      | `PostgresKeyStore`: keys in PostgreSQL, with change notifications |
 //! | `cache`       | no      | `CachedKeyStore`: a bounded cache in front of any store |
+//! | `portal`      | yes     | `portal`: the self-serve key router and page (axum) |
 //! | `conformance` | no      | `api_key::conformance`: the behavioural test suite for stores |
 //! | `jwt`         | no      | [`jwt`]: `JwtAuthenticator`, `Key`, `KeySet`, `JwtIssuers`, revocation |
 //! | `remote-jwks` | no      | `RemoteJwks`: keys fetched from the identity provider |
@@ -82,6 +87,10 @@ pub mod jwt;
 
 #[cfg(feature = "axum")]
 mod axum;
+
+#[cfg(feature = "portal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "portal")))]
+pub mod portal;
 
 pub use async_trait::async_trait;
 

@@ -122,6 +122,18 @@ fn verdict(
     }
 }
 
+/// Cheap: the store is shared.
+impl<S> Clone for ApiKeyAuthenticator<S> {
+    fn clone(&self) -> Self {
+        Self {
+            format: self.format.clone(),
+            store: Arc::clone(&self.store),
+            headers: self.headers.clone(),
+            bearer: self.bearer,
+        }
+    }
+}
+
 impl<S: fmt::Debug> fmt::Debug for ApiKeyAuthenticator<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiKeyAuthenticator")
