@@ -20,9 +20,17 @@
 //!     cargo run --example quickstart --features remote-jwks
 //! ```
 
-use axum::routing::get;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::{Extension, Router};
-use m2m_auth::api_key::{ApiKeyAuthenticator, KeyFormat, KeyManager, NewKey, SqliteKeyStore};
+use m2m_auth::api_key::{
+    ApiKeyAuthenticator, KeyErrorKind, KeyFormat, KeyManager, NewKey, SqliteKeyStore,
+};
+use m2m_auth::issuer::{ClientSettings, Clients, TokenEndpoint};
+use m2m_auth::jwt::MemoryRevocations;
 use m2m_auth::portal::Portal;
 use m2m_auth::{AuthLayer, Identity, RequireScopesLayer, Scopes};
 use tracing_subscriber::filter::Targets;
@@ -95,8 +103,6 @@ pub async fn app(
     config: &Config,
     base: &str,
 ) -> Result<(Router, String), Box<dyn std::error::Error>> {
-    use std::fmt::Write as _;
-
     // Keys look like `demo_<32 random base62 characters><6-character checksum>`.
     let format = KeyFormat::new("demo")?;
     let db = &config.keys_db;
@@ -119,6 +125,35 @@ pub async fn app(
         .await?;
     let earlier = keys.list("demo-client", None, 1000).await?.keys.len() - 1;
     let key = created.key.expose_secret().to_owned();
+    // And a key for the operator, with scope `admin`.
+    let admin_key = keys
+        .create(
+            NewKey::new("demo-operator")
+                .name("quick start admin key")
+                .scopes(Scopes::new(["admin"])?),
+        )
+        .await?
+        .key
+        .expose_secret()
+        .to_owned();
+
+    // A token endpoint of our own (client credentials), its clients kept
+    // beside the keys (their secrets have another prefix, so a secret is
+    // never taken for an API key). A restart gives the demo client a new
+    // secret; the old one stops.
+    let clients = Clients::new(store.clone());
+    let client = ClientSettings::new([base]).scopes(Scopes::new(["reports:read"])?);
+    let secret = match clients.register("demo-service", &client).await {
+        Ok(created) => created,
+        Err(e) if e.kind() == KeyErrorKind::InvalidInput => {
+            clients.roll_secret("demo-service", Duration::ZERO).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let secret = secret.key.expose_secret().to_owned();
+    let tokens = TokenEndpoint::builder(base, clients)
+        .revocations(MemoryRevocations::new())
+        .build()?;
 
     // The self-serve portal: consumers sign in with a key and manage their
     // own keys. The page loads without a key (optional mode); its API
@@ -139,12 +174,52 @@ pub async fn app(
             "/admin",
             get(admin).layer(RequireScopesLayer::new(["admin"])?),
         )
-        .layer(auth_layer(ApiKeyAuthenticator::new(format, store), config.jwt.as_ref()).await?);
+        .route(
+            "/admin/clients/{id}/revoke-tokens",
+            post(revoke_tokens)
+                .layer(RequireScopesLayer::new(["admin"])?)
+                .with_state(tokens.clone()),
+        )
+        .layer(
+            auth_layer(ApiKeyAuthenticator::new(format, store), config.jwt.as_ref())
+                .await?
+                .or(tokens.authenticator(base)?),
+        );
     let app = Router::new()
         .route("/", get(|| async { "public: no key needed\n" }))
         .merge(protected)
-        .nest("/portal", portal);
+        .nest("/portal", portal)
+        .merge(tokens.router());
 
+    let demo = Demo {
+        key,
+        admin_key,
+        secret,
+        earlier,
+    };
+    Ok((app, banner(config, base, &demo)?))
+}
+
+/// The credentials the quick start made for this run.
+struct Demo {
+    key: String,
+    admin_key: String,
+    secret: String,
+    earlier: usize,
+}
+
+/// What the quick start prints at start: the demo credentials and curl
+/// lines to try them.
+fn banner(config: &Config, base: &str, demo: &Demo) -> Result<String, std::fmt::Error> {
+    use std::fmt::Write as _;
+
+    let Demo {
+        key,
+        admin_key,
+        secret,
+        earlier,
+    } = demo;
+    let db = &config.keys_db;
     let mut out = String::new();
     writeln!(out, "m2m-auth quick start, listening on {base}")?;
     writeln!(out)?;
@@ -180,6 +255,39 @@ pub async fn app(
         "Manage keys in the portal: {base}/portal (sign in with the key above)"
     )?;
     writeln!(out)?;
+    writeln!(out, "OAuth client: demo-service")?;
+    writeln!(out, "Client secret: {secret}")?;
+    writeln!(out, "Admin key: {admin_key}")?;
+    let token_request = format!(
+        "curl -s -X POST {base}/oauth/token -d grant_type=client_credentials -d client_id=demo-service -d client_secret={secret} -d audience={base}"
+    );
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Get a token, call with it, revoke the client's tokens:"
+    )?;
+    writeln!(
+        out,
+        "  {}    # 200: an access token",
+        token_request.replacen("-s", "-i", 1)
+    )?;
+    writeln!(
+        out,
+        "  TOKEN=$({token_request} | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')"
+    )?;
+    writeln!(
+        out,
+        "  curl -i -H \"Authorization: Bearer $TOKEN\" {base}/whoami    # 200: the token's client"
+    )?;
+    writeln!(
+        out,
+        "  curl -i -X POST -H 'API-Key: {admin_key}' {base}/admin/clients/demo-service/revoke-tokens    # 200: its tokens so far stop working"
+    )?;
+    writeln!(
+        out,
+        "  curl -i -H \"Authorization: Bearer $TOKEN\" {base}/whoami    # 401: the token was revoked"
+    )?;
+    writeln!(out)?;
     if let Some((issuer, audience)) = &config.jwt {
         writeln!(
             out,
@@ -192,7 +300,7 @@ pub async fn app(
         writeln!(out)?;
     }
     writeln!(out, "Press Ctrl-C to stop.")?;
-    Ok((app, out))
+    Ok(out)
 }
 
 /// The API key authenticator, and a JWT one when `M2M_AUTH_ISSUER` and
@@ -239,6 +347,18 @@ async fn whoami(Extension(identity): Extension<Identity>) -> String {
 
 async fn reports(Extension(identity): Extension<Identity>) -> String {
     format!("reports for {}\n", identity.subject())
+}
+
+/// Revokes every token client `id` holds (an operator's route).
+async fn revoke_tokens(
+    State(tokens): State<TokenEndpoint<SqliteKeyStore>>,
+    Path(id): Path<String>,
+) -> Result<String, (StatusCode, String)> {
+    tokens
+        .revoke_client_tokens(&id)
+        .await
+        .map(|()| format!("the tokens {id} holds are revoked\n"))
+        .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
 }
 
 async fn admin() -> &'static str {

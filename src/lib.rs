@@ -6,7 +6,8 @@
         feature = "cache",
         feature = "conformance",
         feature = "remote-jwks",
-        feature = "portal"
+        feature = "portal",
+        feature = "issuer"
     ),
     doc = include_str!("../README.md")
 )]
@@ -18,7 +19,8 @@
         feature = "cache",
         feature = "conformance",
         feature = "remote-jwks",
-        feature = "portal"
+        feature = "portal",
+        feature = "issuer"
     )),
     doc = "Authentication for machine-to-machine APIs: opaque API keys and JWT access tokens behind one tower layer. (Build the docs with all features for the full guide.)"
 )]
@@ -37,6 +39,8 @@
 //!   `jwt`).
 //! - `portal`: self-serve keys for consumers, a router to mount (feature
 //!   `portal`).
+//! - `issuer`: an OAuth 2.0 client-credentials token endpoint for teams
+//!   without an identity provider (feature `issuer`).
 //!
 //! # Features
 //!
@@ -47,8 +51,9 @@
 //! | `postgres`    | no      | `PostgresKeyStore`: keys in PostgreSQL, with change notifications |
 //! | `cache`       | no      | `CachedKeyStore`: a bounded cache in front of any store |
 //! | `portal`      | yes     | `portal`: the self-serve key router and page (axum) |
+//! | `issuer`      | yes     | `issuer`: a client-credentials token endpoint of our own; implies `jwt` |
 //! | `conformance` | no      | `api_key::conformance`: the behavioural test suite for stores |
-//! | `jwt`         | no      | [`jwt`]: `JwtAuthenticator`, `Key`, `KeySet`, `JwtIssuers`, revocation |
+//! | `jwt`         | yes     | [`jwt`]: `JwtAuthenticator`, `Key`, `KeySet`, `JwtIssuers`, revocation |
 //! | `remote-jwks` | no      | `RemoteJwks`: keys fetched from the identity provider |
 //! | `aws-lc-rs`   | yes     | JWT signatures by aws-lc-rs (only with `jwt`) |
 //! | `rust-crypto` | no      | JWT signatures by the pure-Rust `RustCrypto` crates; with both backends on, aws-lc-rs is used |
@@ -91,6 +96,10 @@ mod axum;
 #[cfg(feature = "portal")]
 #[cfg_attr(docsrs, doc(cfg(feature = "portal")))]
 pub mod portal;
+
+#[cfg(feature = "issuer")]
+#[cfg_attr(docsrs, doc(cfg(feature = "issuer")))]
+pub mod issuer;
 
 pub use async_trait::async_trait;
 

@@ -538,7 +538,7 @@ pub enum KeyErrorKind {
 }
 
 impl KeyError {
-    const fn new(kind: KeyErrorKind, message: &'static str) -> Self {
+    pub(crate) const fn new(kind: KeyErrorKind, message: &'static str) -> Self {
         Self {
             kind,
             message,
@@ -546,7 +546,7 @@ impl KeyError {
         }
     }
 
-    const fn not_found() -> Self {
+    pub(crate) const fn not_found() -> Self {
         Self::new(KeyErrorKind::NotFound, "no such key")
     }
 

@@ -147,6 +147,8 @@ impl JwtAuthenticator {
         }
         match &inner.keys {
             Keys::Static(set) => self.verify_with(compact, &header, set, now),
+            #[cfg(feature = "issuer")]
+            Keys::Live(set) => self.verify_with(compact, &header, &set.load(), now),
             #[cfg(feature = "remote-jwks")]
             Keys::Remote(remote) => self.verify_with(compact, &header, &remote.snapshot(), now),
         }
@@ -255,6 +257,9 @@ fn key_set_unavailable(unknown: &AuthError) -> AuthError {
 #[derive(Clone, Debug)]
 enum Keys {
     Static(KeySet),
+    /// Keys that change in this process (a token endpoint's, as it rotates).
+    #[cfg(feature = "issuer")]
+    Live(Arc<arc_swap::ArcSwap<KeySet>>),
     #[cfg(feature = "remote-jwks")]
     Remote(super::RemoteJwks),
 }
@@ -288,7 +293,7 @@ impl JwtAuthenticator {
                 #[cfg(feature = "remote-jwks")]
                 Err(e) if jws::names_unknown_key(&e) => match &self.inner.keys {
                     Keys::Remote(remote) => self.refresh_and_verify(remote, compact, e),
-                    Keys::Static(_) => Authentication::reject(e),
+                    _ => Authentication::reject(e),
                 },
                 Err(e) => Authentication::reject(e),
             },
@@ -395,6 +400,13 @@ impl JwtAuthenticatorBuilder {
         self
     }
 
+    /// Verifies with keys that change in this process.
+    #[cfg(feature = "issuer")]
+    pub(crate) fn live_keys(mut self, keys: Arc<arc_swap::ArcSwap<KeySet>>) -> Self {
+        self.keys = Some(Keys::Live(keys));
+        self
+    }
+
     /// Verifies with the keys of an identity provider, fetched and kept
     /// fresh; instead of [`keys`](Self::keys).
     #[cfg(feature = "remote-jwks")]
@@ -472,6 +484,8 @@ impl JwtAuthenticatorBuilder {
         };
         match &keys {
             Keys::Static(set) if !usable(set) => return Err(ConfigError::NoUsableKey),
+            #[cfg(feature = "issuer")]
+            Keys::Live(set) if !usable(&set.load()) => return Err(ConfigError::NoUsableKey),
             // A provider may add fitting keys later; none now is a mistake.
             #[cfg(feature = "remote-jwks")]
             Keys::Remote(remote) if !usable(&remote.current()) => {

@@ -58,6 +58,8 @@ pub use self::authenticator::{
     JwtAuthenticatorBuilder,
 };
 pub use self::backend::backend;
+#[cfg_attr(not(feature = "issuer"), allow(unused_imports))]
+pub(crate) use self::backend::provider as backend_provider;
 #[cfg(feature = "remote-jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 pub use self::fetch::{

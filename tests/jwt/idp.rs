@@ -324,7 +324,7 @@ async fn a_key_rotation_costs_exactly_one_fetch() {
     );
 }
 
-#[cfg(feature = "sqlite")]
+#[cfg(all(feature = "sqlite", feature = "portal", feature = "issuer"))]
 #[allow(
     dead_code,
     unreachable_pub,
@@ -333,7 +333,7 @@ async fn a_key_rotation_costs_exactly_one_fetch() {
 #[path = "../../examples/quickstart.rs"]
 mod quickstart;
 
-#[cfg(feature = "sqlite")]
+#[cfg(all(feature = "sqlite", feature = "portal", feature = "issuer"))]
 #[tokio::test]
 async fn the_quick_start_accepts_tokens_of_the_configured_issuer() {
     let Some(provider) = Provider::start("quickstart_with_idp").await else {
