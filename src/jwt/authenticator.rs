@@ -293,7 +293,9 @@ impl JwtAuthenticator {
                 #[cfg(feature = "remote-jwks")]
                 Err(e) if jws::names_unknown_key(&e) => match &self.inner.keys {
                     Keys::Remote(remote) => self.refresh_and_verify(remote, compact, e),
-                    _ => Authentication::reject(e),
+                    Keys::Static(_) => Authentication::reject(e),
+                    #[cfg(feature = "issuer")]
+                    Keys::Live(_) => Authentication::reject(e),
                 },
                 Err(e) => Authentication::reject(e),
             },

@@ -486,3 +486,96 @@ async fn metadata_names_the_keys_and_the_endpoint() {
         );
     }
 }
+
+#[tokio::test]
+async fn rs256_and_es256_with_keys_given() {
+    use m2m_auth::ConfigError;
+    use m2m_auth::issuer::SigningAlgorithm;
+
+    let fixture = |name: &str| {
+        std::fs::read(format!(
+            "{}/tests/fixtures/jwt/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    for (alg, pem, next) in [
+        (
+            SigningAlgorithm::RS256,
+            "rsa2048.key.pem",
+            Some("rsa2048_other.key.pem"),
+        ),
+        (SigningAlgorithm::ES256, "ec_p256.key.pem", None),
+    ] {
+        let keys = SigningKeys::from_pem(alg, &fixture(pem)).unwrap();
+        assert!(
+            matches!(
+                keys.rotate(Duration::from_mins(1)),
+                Err(ConfigError::Missing(_))
+            ),
+            "no next key to rotate to"
+        );
+        let clients = Clients::new(MemoryKeyStore::new());
+        let secret = clients
+            .register("svc", &ClientSettings::new([API]))
+            .await
+            .unwrap();
+        let endpoint = TokenEndpoint::builder("https://idp.test", clients)
+            .signing_keys(keys)
+            .build()
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let auth = endpoint.authenticator(API).unwrap();
+        let app = endpoint.router();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let token = |secret: String| {
+            let base = base.clone();
+            async move {
+                let body = reqwest::Client::new()
+                    .post(format!("{base}/oauth/token"))
+                    .basic_auth("svc", Some(secret))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body("grant_type=client_credentials")
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                let v: Value = serde_json::from_slice(&body).unwrap();
+                v["access_token"].as_str().unwrap().to_owned()
+            }
+        };
+        let secret = secret.key.expose_secret().to_owned();
+        let first = token(secret.clone()).await;
+        assert_eq!(parts(&first).0["alg"], format!("{alg:?}"));
+        assert_eq!(auth.verify(&first).unwrap().subject(), "svc");
+        if let Some(next) = next {
+            endpoint
+                .signing_keys()
+                .add_next_pem(&fixture(next))
+                .unwrap();
+            endpoint
+                .signing_keys()
+                .rotate(Duration::from_mins(1))
+                .unwrap();
+            let second = token(secret.clone()).await;
+            assert_ne!(parts(&second).0["kid"], parts(&first).0["kid"]);
+            assert!(auth.verify(&second).is_ok(), "signed by the next key");
+            assert!(auth.verify(&first).is_ok(), "signed before the rotation");
+        }
+    }
+    let weak = SigningKeys::from_pem(SigningAlgorithm::RS256, &fixture("rsa1024.key.pem"));
+    assert!(
+        matches!(
+            weak,
+            Err(ConfigError::WeakKey(_) | ConfigError::InvalidKey(_))
+        ),
+        "RSA-1024 is refused: {weak:?}"
+    );
+    assert!(
+        SigningKeys::from_pem(SigningAlgorithm::ES256, &fixture("rsa2048.key.pem")).is_err(),
+        "a key of another kind"
+    );
+}
