@@ -491,6 +491,7 @@ fn captured_trace() -> &'static Captured {
         let captured = Captured::default();
         let writer = captured.clone();
         tracing_subscriber::fmt()
+            .with_ansi(false)
             .with_max_level(tracing::Level::TRACE)
             .with_writer(move || writer.clone())
             .init();

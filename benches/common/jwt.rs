@@ -13,9 +13,9 @@ use serde::Deserialize;
 use serde_json::json;
 use tower::Layer;
 
-const ISS: &str = "https://idp.example.com/";
-const AUD: &str = "https://api.example.com";
-const SECRET: &[u8; 32] = b"bench-secret-bench-secret-bench!";
+pub const ISS: &str = "https://idp.example.com/";
+pub const AUD: &str = "https://api.example.com";
+pub const SECRET: &[u8; 32] = b"bench-secret-bench-secret-bench!";
 
 /// What a hand-written layer over `decode` would read.
 #[derive(Deserialize)]
@@ -29,6 +29,8 @@ pub struct Claims {
 pub struct Case {
     pub name: &'static str,
     pub token: String,
+    /// The verification key in PEM (empty for HMAC), for the peers.
+    pub public_pem: String,
     pub raw_key: DecodingKey,
     pub raw_validation: Validation,
     pub ours: JwtAuthenticator,
@@ -54,7 +56,7 @@ fn case(
     alg: J,
     ours_alg: Algorithm,
     sign: &EncodingKey,
-    raw_key: DecodingKey,
+    (raw_key, public_pem): (DecodingKey, String),
     key: Key,
 ) -> Case {
     let exp = SystemTime::now()
@@ -104,6 +106,7 @@ fn case(
     Case {
         name,
         token,
+        public_pem,
         raw_key,
         raw_validation,
         ours,
@@ -130,7 +133,7 @@ pub fn cases() -> Vec<Case> {
             J::HS256,
             Algorithm::HS256,
             &EncodingKey::from_secret(SECRET).unwrap(),
-            DecodingKey::from_secret(SECRET).unwrap(),
+            (DecodingKey::from_secret(SECRET).unwrap(), String::new()),
             hmac,
         ),
         case(
@@ -138,7 +141,10 @@ pub fn cases() -> Vec<Case> {
             J::RS256,
             Algorithm::RS256,
             &EncodingKey::from_rsa_pem(&f("rsa2048.key.pem")).unwrap(),
-            DecodingKey::from_rsa_pem(&f("rsa2048.pub.pem")).unwrap(),
+            (
+                DecodingKey::from_rsa_pem(&f("rsa2048.pub.pem")).unwrap(),
+                String::from_utf8(f("rsa2048.pub.pem")).unwrap(),
+            ),
             Key::from_pem(&f("rsa2048.pub.pem")).unwrap(),
         ),
         case(
@@ -146,7 +152,10 @@ pub fn cases() -> Vec<Case> {
             J::ES256,
             Algorithm::ES256,
             &EncodingKey::from_ec_pem(&f("ec_p256.key.pem")).unwrap(),
-            DecodingKey::from_ec_pem(&f("ec_p256.pub.pem")).unwrap(),
+            (
+                DecodingKey::from_ec_pem(&f("ec_p256.pub.pem")).unwrap(),
+                String::from_utf8(f("ec_p256.pub.pem")).unwrap(),
+            ),
             Key::from_pem(&f("ec_p256.pub.pem")).unwrap(),
         ),
         case(
@@ -154,7 +163,10 @@ pub fn cases() -> Vec<Case> {
             J::EdDSA,
             Algorithm::EdDSA,
             &EncodingKey::from_ed_pem(&f("ed25519.key.pem")).unwrap(),
-            DecodingKey::from_ed_pem(&f("ed25519.pub.pem")).unwrap(),
+            (
+                DecodingKey::from_ed_pem(&f("ed25519.pub.pem")).unwrap(),
+                String::from_utf8(f("ed25519.pub.pem")).unwrap(),
+            ),
             Key::from_pem(&f("ed25519.pub.pem")).unwrap(),
         ),
     ]

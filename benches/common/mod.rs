@@ -9,6 +9,8 @@
 pub mod interleave;
 #[cfg(feature = "jwt")]
 pub mod jwt;
+#[cfg(feature = "jwt")]
+pub mod peers;
 
 use axum::body::Body;
 use axum::routing::get;
@@ -62,6 +64,24 @@ pub struct Setup {
     pub api_key: App,
     /// The same layer wrapped around the whole router.
     pub api_key_wrapped: App,
+}
+
+impl Setup {
+    /// The router without auth.
+    pub fn plain_router(&self) -> Router {
+        match &self.plain {
+            App::Router(r) => r.clone(),
+            App::Wrapped(_) => unreachable!("plain is a router"),
+        }
+    }
+
+    /// The router with the API-key layer added by `Router::layer`.
+    pub fn api_key_router(&self) -> Router {
+        match &self.api_key {
+            App::Router(r) => r.clone(),
+            App::Wrapped(_) => unreachable!("api_key is a router"),
+        }
+    }
 }
 
 /// Accepts every request as one identity.

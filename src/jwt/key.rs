@@ -75,8 +75,29 @@ enum Material {
     /// hash the secret into its pads again for every token, which costs a
     /// tenth of an HS256 verification.
     Hmac(Arc<HmacKeys>),
-    /// A public key, verified by `jsonwebtoken`'s crypto backend.
-    Public(DecodingKey),
+    /// A public key, verified by `jsonwebtoken`'s crypto backend, or by
+    /// aws-lc-rs directly from its parsed form when that is the backend.
+    Public(Public),
+}
+
+#[derive(Clone)]
+struct Public {
+    decoding: DecodingKey,
+    #[cfg(feature = "aws-lc-rs")]
+    parsed: Option<Arc<super::parsed::Parsed>>,
+}
+
+impl Public {
+    /// `decoding`, of `kind`, whose raw key is `bytes` (PKCS#1 DER for RSA,
+    /// an uncompressed point for EC, 32 bytes for Ed25519).
+    #[cfg_attr(not(feature = "aws-lc-rs"), allow(unused_variables))]
+    fn material(kind: KeyKind, decoding: DecodingKey, bytes: &[u8]) -> Material {
+        Material::Public(Self {
+            #[cfg(feature = "aws-lc-rs")]
+            parsed: super::parsed::Parsed::new(kind, bytes).map(Arc::new),
+            decoding,
+        })
+    }
 }
 
 struct HmacKeys {
@@ -158,25 +179,34 @@ impl Key {
             other => return Err(invalid(&format!("unsupported PEM block {other:?}"))),
         }
         if let Ok(decoding) = DecodingKey::from_rsa_pem(pem) {
-            let der = decoding.try_get_as_bytes().map_err(|e| invalid_key(&e))?;
-            check_rsa_bits(rsa_der_modulus_bits(der)?)?;
-            return Ok(Self::new(KeyKind::Rsa, Material::Public(decoding)));
-        }
-        if let Ok(decoding) = DecodingKey::from_ec_pem(pem) {
-            let point = decoding.try_get_as_bytes().map_err(|e| invalid_key(&e))?;
-            let kind = ec_kind(point.len())?;
-            return Ok(Self::new(kind, Material::Public(decoding)));
-        }
-        if let Ok(decoding) = DecodingKey::from_ed_pem(pem) {
-            if decoding
+            let der = decoding
                 .try_get_as_bytes()
                 .map_err(|e| invalid_key(&e))?
-                .len()
-                != 32
-            {
+                .to_vec();
+            check_rsa_bits(rsa_der_modulus_bits(&der)?)?;
+            return Ok(Self::new(
+                KeyKind::Rsa,
+                Public::material(KeyKind::Rsa, decoding, &der),
+            ));
+        }
+        if let Ok(decoding) = DecodingKey::from_ec_pem(pem) {
+            let point = decoding
+                .try_get_as_bytes()
+                .map_err(|e| invalid_key(&e))?
+                .to_vec();
+            let kind = ec_kind(point.len())?;
+            return Ok(Self::new(kind, Public::material(kind, decoding, &point)));
+        }
+        if let Ok(decoding) = DecodingKey::from_ed_pem(pem) {
+            let x = decoding
+                .try_get_as_bytes()
+                .map_err(|e| invalid_key(&e))?
+                .to_vec();
+            if x.len() != 32 {
                 return Err(invalid("Ed25519 public key must be 32 bytes"));
             }
-            return Ok(Self::new(KeyKind::Ed25519, Material::Public(decoding)));
+            let material = Public::material(KeyKind::Ed25519, decoding, &x);
+            return Ok(Self::new(KeyKind::Ed25519, material));
         }
         Err(invalid(
             "PEM holds no supported public key (RSA, EC P-256/P-384, Ed25519)",
@@ -263,10 +293,19 @@ impl Key {
         if !self.fits(alg) {
             return false;
         }
-        let decoding = match &self.material {
+        let public = match &self.material {
             Material::Hmac(keys) => return keys.verify(alg, message, signature),
-            Material::Public(decoding) => decoding,
+            Material::Public(public) => public,
         };
+        #[cfg(feature = "aws-lc-rs")]
+        if let Some(ok) = public
+            .parsed
+            .as_ref()
+            .and_then(|p| p.verify(alg, message, signature))
+        {
+            return ok;
+        }
+        let decoding = &public.decoding;
         // A key exists only once a provider was found (see the
         // constructors), so this does not fail in practice; if it did, the
         // signature is not accepted.
@@ -500,7 +539,8 @@ impl Jwk {
                 let e = field(&self.e, "e")?;
                 check_rsa_bits(bit_len(&n))?;
                 let decoding = DecodingKey::from_rsa_raw_components(&n, &e);
-                (KeyKind::Rsa, Material::Public(decoding))
+                let der = super::parsed_rsa_der(&n, &e);
+                (KeyKind::Rsa, Public::material(KeyKind::Rsa, decoding, &der))
             }
             ("EC", Some(crv @ ("P-256" | "P-384"))) => {
                 let (kind, len) = if crv == "P-256" {
@@ -513,7 +553,10 @@ impl Jwk {
                     return Err(invalid(&format!("{crv} coordinates must be {len} bytes")));
                 }
                 let point: Vec<u8> = [&[4u8][..], &x, &y].concat();
-                (kind, Material::Public(DecodingKey::from_ec_der(&point)))
+                (
+                    kind,
+                    Public::material(kind, DecodingKey::from_ec_der(&point), &point),
+                )
             }
             ("OKP", Some("Ed25519")) => {
                 let x = field(&self.x, "x")?;
@@ -522,7 +565,7 @@ impl Jwk {
                 }
                 (
                     KeyKind::Ed25519,
-                    Material::Public(DecodingKey::from_ed_der(&x)),
+                    Public::material(KeyKind::Ed25519, DecodingKey::from_ed_der(&x), &x),
                 )
             }
             ("oct", _) => {
@@ -655,6 +698,86 @@ mod tests {
         let hs256 = hex(cases[0].1);
         assert!(!keys.verify(Algorithm::HS384, data, &hs256));
         assert!(!keys.verify(Algorithm::RS256, data, &hs256));
+    }
+
+    /// Keys of every public kind are parsed once (aws-lc-rs) and verify
+    /// from that form what `jsonwebtoken` signs, and nothing else.
+    #[cfg(feature = "aws-lc-rs")]
+    #[test]
+    fn public_keys_are_parsed_once_and_verify() {
+        let fixture = |name: &str| {
+            std::fs::read(format!(
+                "{}/tests/fixtures/jwt/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+        };
+        let message = b"eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0";
+        for (public, private, algs) in [
+            (
+                "rsa2048.pub.pem",
+                "rsa2048.key.pem",
+                &[
+                    Algorithm::RS256,
+                    Algorithm::RS512,
+                    Algorithm::PS256,
+                    Algorithm::PS384,
+                ][..],
+            ),
+            (
+                "ec_p256.pub.pem",
+                "ec_p256.key.pem",
+                &[Algorithm::ES256][..],
+            ),
+            (
+                "ec_p384.pub.pem",
+                "ec_p384.key.pem",
+                &[Algorithm::ES384][..],
+            ),
+            (
+                "ed25519.pub.pem",
+                "ed25519.key.pem",
+                &[Algorithm::EdDSA][..],
+            ),
+        ] {
+            let key = Key::from_pem(&fixture(public)).unwrap();
+            // The same key from its JWK (RSA: from n and e).
+            let encoding = match key.kind {
+                KeyKind::Rsa => jsonwebtoken::EncodingKey::from_rsa_pem(&fixture(private)),
+                KeyKind::Ed25519 => jsonwebtoken::EncodingKey::from_ed_pem(&fixture(private)),
+                _ => jsonwebtoken::EncodingKey::from_ec_pem(&fixture(private)),
+            }
+            .unwrap();
+            let jwk =
+                jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, algs[0].to_jsonwebtoken())
+                    .unwrap();
+            let from_jwk = Key::from_jwk(&serde_json::to_string(&jwk).unwrap()).unwrap();
+            // The JWK names one algorithm, and is bound to it.
+            for (k, algs) in [(&key, algs), (&from_jwk, &algs[..1])] {
+                let Material::Public(p) = &k.material else {
+                    panic!("{public}: not a public key");
+                };
+                assert!(p.parsed.is_some(), "{public}: parsed once");
+                for &alg in algs {
+                    let sig = jsonwebtoken::crypto::sign(message, &encoding, alg.to_jsonwebtoken())
+                        .unwrap();
+                    let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+                    assert!(k.verify(alg, message, &sig), "{public} {alg}");
+                    assert_eq!(
+                        p.parsed.as_ref().unwrap().verify(alg, message, &sig),
+                        Some(true),
+                        "{public} {alg}: from the parsed form"
+                    );
+                    let mut bad = sig.clone();
+                    bad[sig.len() / 2] ^= 1;
+                    assert!(!k.verify(alg, message, &bad), "{public} {alg}: tampered");
+                    assert!(
+                        !k.verify(alg, b"other", &sig),
+                        "{public} {alg}: other message"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -46,6 +46,8 @@ mod fetch;
 mod issuers;
 mod jws;
 mod key;
+#[cfg(feature = "aws-lc-rs")]
+mod parsed;
 #[cfg(feature = "remote-jwks")]
 mod remote;
 mod revocation;
@@ -60,6 +62,18 @@ pub use self::authenticator::{
 pub use self::backend::backend;
 #[cfg_attr(not(feature = "issuer"), allow(unused_imports))]
 pub(crate) use self::backend::provider as backend_provider;
+
+/// The PKCS#1 DER of an RSA key from a JWK, for parsing it once (empty
+/// when aws-lc-rs does not verify).
+fn parsed_rsa_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    #[cfg(feature = "aws-lc-rs")]
+    return parsed::rsa_der(n, e).unwrap_or_default();
+    #[cfg(not(feature = "aws-lc-rs"))]
+    {
+        let _ = (n, e);
+        Vec::new()
+    }
+}
 #[cfg(feature = "remote-jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "remote-jwks")))]
 pub use self::fetch::{
