@@ -103,4 +103,41 @@ fn main() {
         base.get_or_insert(n);
         println!("{name:<28} {n:>8.1} {bytes:>10.0} {added:>8}");
     }
+    #[cfg(feature = "jwt")]
+    jwt(&rt, filter.as_deref());
+}
+
+/// The same for JWTs through `Router::layer`, against no auth with the
+/// same request.
+#[cfg(feature = "jwt")]
+fn jwt(rt: &tokio::runtime::Runtime, filter: Option<&str>) {
+    use tower::ServiceExt;
+    const N: u32 = 2_000;
+    let count = |app: &axum::Router, token: &str| {
+        rt.block_on(async {
+            let call = || app.clone().oneshot(common::jwt::request(token));
+            for _ in 0..20 {
+                call().await.unwrap();
+            }
+            let region = Region::new(GLOBAL);
+            for _ in 0..N {
+                assert_eq!(call().await.unwrap().status(), 200);
+            }
+            let stats = region.change();
+            let per = |n: usize| f64::from(u32::try_from(n).unwrap()) / f64::from(N);
+            (
+                per(stats.allocations + stats.reallocations),
+                per(stats.bytes_allocated),
+            )
+        })
+    };
+    for case in common::jwt::cases() {
+        let name = format!("jwt {}", case.name);
+        if filter.is_some_and(|f| !name.contains(f)) {
+            continue;
+        }
+        let (base, _) = count(&case.plain, &case.token);
+        let (n, bytes) = count(&case.layered, &case.token);
+        println!("{name:<28} {n:>8.1} {bytes:>10.0} {:>+8.1}", n - base);
+    }
 }

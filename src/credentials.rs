@@ -1,29 +1,8 @@
 //! Reading credentials out of request headers, shared by every authenticator.
 
-use http::header::{AUTHORIZATION, HeaderMap, HeaderName};
+use http::header::{AUTHORIZATION, HeaderMap};
 
 use crate::error::AuthError;
-
-/// The single value of header `name`, as text.
-///
-/// Two or more values are refused: which one would count is ambiguous.
-#[cfg_attr(not(feature = "api-key"), allow(dead_code))]
-pub(crate) fn single_header<'h>(
-    headers: &'h HeaderMap,
-    name: &HeaderName,
-) -> Result<Option<&'h str>, AuthError> {
-    let mut values = headers.get_all(name).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(AuthError::invalid_request("duplicate_credential_header"));
-    }
-    value
-        .to_str()
-        .map(Some)
-        .map_err(|_| AuthError::invalid("malformed_header"))
-}
 
 /// The token of an `Authorization: Bearer <token>` header (RFC 6750 §2.1).
 ///
@@ -75,7 +54,7 @@ fn is_b64token(token: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::AuthErrorKind;
-    use http::HeaderValue;
+    use http::{HeaderName, HeaderValue};
 
     fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -134,17 +113,6 @@ mod tests {
         assert_eq!(
             bearer_token(&h).unwrap_err().kind(),
             AuthErrorKind::InvalidRequest
-        );
-        let name = HeaderName::from_static("api-key");
-        let h = headers(&[("api-key", b"a"), ("api-key", b"a")]);
-        assert_eq!(
-            single_header(&h, &name).unwrap_err().kind(),
-            AuthErrorKind::InvalidRequest
-        );
-        let h = headers(&[("api-key", b"\x80")]);
-        assert_eq!(
-            single_header(&h, &name).unwrap_err().kind(),
-            AuthErrorKind::Invalid
         );
     }
 }

@@ -6,7 +6,7 @@ use http::request::Parts;
 
 use super::{KeyDigest, KeyFormat, KeyRecord, KeyStatus, KeyStore, StoreError};
 use crate::authenticator::{Authentication, Authenticator};
-use crate::credentials::{bearer_token, single_header};
+use crate::credentials::bearer_token;
 use crate::error::{AuthError, ConfigError};
 use crate::identity::Identity;
 
@@ -68,23 +68,37 @@ impl<S: KeyStore> ApiKeyAuthenticator<S> {
 
     /// The key in `request`, if there is one of this authenticator's.
     fn find<'r>(&self, request: &'r Parts) -> Result<Option<&'r str>, AuthError> {
-        let mut found = None;
-        let mut keep = |key: &'r str| match found.replace(key) {
-            Some(_) => Err(AuthError::invalid_request("multiple_credentials")),
-            None => Ok(()),
-        };
-        for name in &self.headers {
-            if let Some(value) = single_header(&request.headers, name)? {
-                keep(value)?;
+        // One pass over the headers (a handful), rather than a hash lookup
+        // per configured name.
+        let mut found: Option<(&HeaderName, &'r str)> = None;
+        if !self.headers.is_empty() {
+            for (name, value) in &request.headers {
+                if !self.headers.iter().any(|h| h == name) {
+                    continue;
+                }
+                let value = value
+                    .to_str()
+                    .map_err(|_| AuthError::invalid("malformed_header"))?;
+                if let Some((first, _)) = found {
+                    return Err(AuthError::invalid_request(if first == name {
+                        "duplicate_credential_header"
+                    } else {
+                        "multiple_credentials"
+                    }));
+                }
+                found = Some((name, value));
             }
         }
         if self.bearer
             && let Some(token) = bearer_token(&request.headers)?
             && self.format.matches_prefix(token)
         {
-            keep(token)?;
+            if found.is_some() {
+                return Err(AuthError::invalid_request("multiple_credentials"));
+            }
+            return Ok(Some(token));
         }
-        Ok(found)
+        Ok(found.map(|(_, key)| key))
     }
 }
 
@@ -211,5 +225,84 @@ impl<S: fmt::Debug> fmt::Debug for ApiKeyAuthenticatorBuilder<S> {
             .field("headers", &self.headers)
             .field("bearer", &self.bearer)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderValue, Request};
+
+    use super::*;
+    use crate::AuthErrorKind;
+    use crate::api_key::MemoryKeyStore;
+
+    fn parts(headers: &[(&str, &[u8])]) -> Parts {
+        let mut req = Request::get("/");
+        for (k, v) in headers {
+            req = req.header(*k, HeaderValue::from_bytes(v).unwrap());
+        }
+        req.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn keys_are_found_in_one_place_only() {
+        let auth = ApiKeyAuthenticator::new(KeyFormat::new("ab").unwrap(), MemoryKeyStore::new());
+        let find = |h: &[(&str, &[u8])]| auth.find(&parts(h)).map(|k| k.map(str::to_owned));
+        assert_eq!(find(&[]).unwrap(), None);
+        assert_eq!(
+            find(&[("api-key", b"ab_x")]).unwrap().as_deref(),
+            Some("ab_x")
+        );
+        assert_eq!(
+            find(&[("X-API-Key", b"ab_y")]).unwrap().as_deref(),
+            Some("ab_y")
+        );
+        assert_eq!(
+            find(&[("authorization", b"Bearer ab_z")])
+                .unwrap()
+                .as_deref(),
+            Some("ab_z")
+        );
+        assert_eq!(
+            find(&[("authorization", b"Bearer cd_z")]).unwrap(),
+            None,
+            "another prefix: not ours"
+        );
+        assert_eq!(find(&[("other", b"ab_x")]).unwrap(), None);
+        for (h, reason) in [
+            (
+                &[("api-key", &b"ab_x"[..]), ("api-key", b"ab_x")][..],
+                "duplicate_credential_header",
+            ),
+            (
+                &[("api-key", b"ab_x"), ("x-api-key", b"ab_x")],
+                "multiple_credentials",
+            ),
+            (
+                &[("api-key", b"ab_x"), ("authorization", b"Bearer ab_x")],
+                "multiple_credentials",
+            ),
+        ] {
+            let e = find(h).unwrap_err();
+            assert_eq!(
+                (e.kind(), e.reason()),
+                (AuthErrorKind::InvalidRequest, reason)
+            );
+        }
+        let e = find(&[("api-key", b"ab_\x80")]).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.reason()),
+            (AuthErrorKind::Invalid, "malformed_header")
+        );
+
+        let only_bearer =
+            ApiKeyAuthenticator::builder(KeyFormat::new("ab").unwrap(), MemoryKeyStore::new())
+                .headers(Vec::<String>::new())
+                .build()
+                .unwrap();
+        assert_eq!(
+            only_bearer.find(&parts(&[("api-key", b"ab_x")])).unwrap(),
+            None
+        );
     }
 }
