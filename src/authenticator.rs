@@ -75,17 +75,35 @@ type BoxFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 pub trait Authenticator: Send + Sync + 'static {
     /// Looks for this authenticator's credential in `request` and checks it.
     fn authenticate(&self, request: &Parts) -> Authentication;
+
+    /// A short, stable, lowercase label for this authenticator's method
+    /// (`"api_key"`, `"jwt"`), given to the `tracing` events and metrics of
+    /// the requests it rejects; accepted requests are labelled with their
+    /// [`Credential::method`](crate::Credential::method).
+    ///
+    /// Defaults to `"custom"`.
+    fn method(&self) -> &'static str {
+        "custom"
+    }
 }
 
 impl<T: Authenticator + ?Sized> Authenticator for Arc<T> {
     fn authenticate(&self, request: &Parts) -> Authentication {
         (**self).authenticate(request)
     }
+
+    fn method(&self) -> &'static str {
+        (**self).method()
+    }
 }
 
 impl<T: Authenticator + ?Sized> Authenticator for Box<T> {
     fn authenticate(&self, request: &Parts) -> Authentication {
         (**self).authenticate(request)
+    }
+
+    fn method(&self) -> &'static str {
+        (**self).method()
     }
 }
 

@@ -105,7 +105,7 @@ impl IntoResponse for IdentityRejection {
 /// [`Identity::require_scopes`]).
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
-        crate::trace::rejection(&self);
+        crate::trace::rejection(&self, None);
         let mut res = DefaultRejection::new().render(&self, false).map(Body::new);
         res.extensions_mut().insert(self);
         res

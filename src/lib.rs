@@ -58,18 +58,44 @@
 //! | `aws-lc-rs`   | yes     | JWT signatures by aws-lc-rs (only with `jwt`) |
 //! | `rust-crypto` | no      | JWT signatures by the pure-Rust `RustCrypto` crates; with both backends on, aws-lc-rs is used |
 //! | `axum`        | no      | `Identity` and `Option<Identity>` extractors; `AuthError` as a response |
+//! | `metrics`     | no      | counters and a latency histogram through the `metrics` facade |
 //!
 //! Without features the crate depends on `http`, `http-body`, `tower-service`
 //! and `tower-layer` (plus `serde_json` for attributes and `tracing` for
 //! events); no async runtime.
 //!
-//! # Logging
+//! # Observability
 //!
-//! The crate emits `tracing` events under the target `m2m_auth`, one per
-//! decision, with the fields `outcome` (`accepted`, `rejected`, `passed`),
-//! `method`, `kind`, `reason` and `credential_id` (an API key's public id).
-//! No event carries a token, key or secret. Store failures are `WARN`, the
-//! rest `DEBUG`.
+//! The crate emits one `tracing` event under the target `m2m_auth` per
+//! decision of the layer, a scope guard or an `AuthError` returned as a
+//! response. Field names are stable:
+//!
+//! | field | value |
+//! |---|---|
+//! | `outcome` | `accepted`, `rejected`, or `passed` (optional mode, no credential) |
+//! | `method` | `api_key`, `jwt`, a custom label ([`Authenticator::method`], [`Credential::method`]), or `none` when no authenticator found a credential |
+//! | `kind` | rejections: [`AuthErrorKind::as_str`] (`missing`, `invalid`, `expired`, …) |
+//! | `reason` | rejections: [`AuthError::reason`] (`unknown`, `revoked`, `bad_signature`, …) |
+//! | `key_id` | API keys: the key's public id |
+//! | `kid` | JWTs: the `kid` of the token header |
+//! | `iss` | accepted JWTs: the verified issuer |
+//! | `credential_id` | custom credentials: their public id |
+//! | `latency_us` | the time the layer spent deciding, in µs |
+//!
+//! No event carries a token, key, secret, or claim value (subject, scopes,
+//! `jti` and custom claims included). `unavailable` rejections (a store
+//! or key set down) are `WARN` events with the error chain; everything
+//! else is `DEBUG`. The clock is only read when the event is enabled (or
+//! the `metrics` feature is on).
+//!
+//! With the `metrics` feature, the same decisions go to the
+//! [`metrics`](https://docs.rs/metrics) facade, to whatever recorder the
+//! application installs (a Prometheus exporter, for one):
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `m2m_auth_requests_total` | counter | `outcome`, `method`, `reason` (`ok` when accepted, `no_credential` when passed) |
+//! | `m2m_auth_request_duration_seconds` | histogram | `outcome`, `method` (decisions of the layer only) |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -1,40 +1,138 @@
-//! The `tracing` events of the crate, in one place so their fields stay
-//! stable. No event carries a token, key, secret or claim value.
+//! The `tracing` events and `metrics` of the crate, in one place so their
+//! names and fields stay stable. No event or label carries a token, key,
+//! secret or claim value: only the public identifiers of a credential
+//! (an API key's id, a JWT's `kid`, a verified `iss`).
+//!
+//! Events (target `m2m_auth`), one per decision of the layer or a scope
+//! guard:
+//!
+//! | field | value |
+//! |---|---|
+//! | `outcome` | `accepted`, `passed` (optional mode, no credential), `rejected` |
+//! | `method` | `api_key`, `jwt`, a custom authenticator's label, `none` |
+//! | `kind` | rejections: [`AuthErrorKind::as_str`] |
+//! | `reason` | rejections: [`AuthError::reason`] |
+//! | `key_id` | API keys: the key's public id |
+//! | `kid` | JWTs: the key id of the token header |
+//! | `iss` | accepted JWTs: the verified issuer |
+//! | `credential_id` | custom credentials: their public id |
+//! | `latency_us` | time spent deciding, in µs (when the event is enabled) |
+//!
+//! Accepted and passed requests are `DEBUG`, rejections `DEBUG` but for
+//! `unavailable` (a store or key set down), which is `WARN` with the error
+//! chain.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
 
 use crate::error::{AuthError, AuthErrorKind, ErrorChain};
-use crate::identity::Identity;
+use crate::identity::{Credential, Identity};
 
 const TARGET: &str = "m2m_auth";
 
-/// One event per decision of the layer.
-pub(crate) fn outcome(outcome: &Result<Option<Identity>, AuthError>) {
-    match outcome {
-        Ok(Some(identity)) => tracing::debug!(
-            target: TARGET,
-            outcome = "accepted",
-            method = identity.credential().method(),
-            credential_id = identity.credential().id(),
-            "request authenticated"
-        ),
-        Ok(None) => tracing::debug!(
-            target: TARGET,
-            outcome = "passed",
-            "request without credentials passed (optional mode)"
-        ),
-        Err(e) => rejection(e),
+/// The method label of a decision nobody's authenticator made (no
+/// credential at all, or a bearer token nobody recognised).
+const NO_METHOD: &str = "none";
+
+/// When the layer started deciding about a request; only read when an
+/// event or the metrics will use it.
+#[derive(Clone, Copy)]
+pub(crate) struct Clock(Option<Instant>);
+
+impl Clock {
+    /// Starts the clock if anything will read it.
+    pub(crate) fn start() -> Self {
+        let wanted =
+            cfg!(feature = "metrics") || tracing::enabled!(target: TARGET, tracing::Level::DEBUG);
+        Self(wanted.then(Instant::now))
+    }
+
+    fn elapsed(self) -> Option<Duration> {
+        self.0.map(|start| start.elapsed())
     }
 }
 
-/// One event per rejection, from the layer or a scope guard.
-pub(crate) fn rejection(e: &AuthError) {
+fn micros(d: Option<Duration>) -> Option<f64> {
+    d.map(|d| d.as_secs_f64() * 1e6)
+}
+
+/// One event per decision of the layer; `method` is the label of the
+/// authenticator that decided, `None` when the layer itself did.
+pub(crate) fn outcome(
+    outcome: &Result<Option<Identity>, AuthError>,
+    method: Option<&'static str>,
+    clock: Clock,
+) {
+    let latency = clock.elapsed();
+    match outcome {
+        Ok(Some(identity)) => accepted(identity, latency),
+        Ok(None) => {
+            tracing::debug!(
+                target: TARGET,
+                outcome = "passed",
+                method = NO_METHOD,
+                latency_us = micros(latency),
+                "request without credentials passed (optional mode)"
+            );
+            record("passed", Cow::Borrowed(NO_METHOD), "no_credential", latency);
+        }
+        Err(e) => rejected(e, Cow::Borrowed(method.unwrap_or(NO_METHOD)), latency),
+    }
+}
+
+fn accepted(identity: &Identity, latency: Option<Duration>) {
+    let credential = identity.credential();
+    let (mut key_id, mut kid, mut iss, mut credential_id) = (None, None, None, None);
+    match credential {
+        Credential::ApiKey { key_id: id, .. } => key_id = Some(&**id),
+        Credential::Jwt { issuer, kid: k, .. } => {
+            kid = k.as_deref();
+            iss = Some(&**issuer);
+        }
+        Credential::Custom { id, .. } => credential_id = id.as_deref(),
+    }
+    tracing::debug!(
+        target: TARGET,
+        outcome = "accepted",
+        method = credential.method(),
+        key_id,
+        kid,
+        iss,
+        credential_id,
+        latency_us = micros(latency),
+        "request authenticated"
+    );
+    record("accepted", credential.method_label(), "ok", latency);
+}
+
+/// A rejection after the layer (a scope guard, a handler returning an
+/// `AuthError`): `identity` is the caller's, if known.
+pub(crate) fn rejection(e: &AuthError, identity: Option<&Identity>) {
+    let method = identity.map_or(Cow::Borrowed(NO_METHOD), |i| i.credential().method_label());
+    rejected(e, method, None);
+}
+
+fn rejected(e: &AuthError, method: Cow<'static, str>, latency: Option<Duration>) {
+    // The error's public id is the key id of an API key and the `kid` of a
+    // JWT; which one it is follows from the method.
+    let id = e.credential_id();
+    let (key_id, kid, credential_id) = match &*method {
+        "api_key" => (id, None, None),
+        "jwt" => (None, id, None),
+        _ => (None, None, id),
+    };
     if e.kind() == AuthErrorKind::Unavailable {
         // Operators must see infrastructure failures without turning on debug.
         tracing::warn!(
             target: TARGET,
             outcome = "rejected",
+            method = &*method,
             kind = e.kind().as_str(),
             reason = e.reason(),
-            credential_id = e.credential_id(),
+            key_id,
+            kid,
+            credential_id,
+            latency_us = micros(latency),
             error = %ErrorChain(e),
             "authentication unavailable"
         );
@@ -42,10 +140,47 @@ pub(crate) fn rejection(e: &AuthError) {
         tracing::debug!(
             target: TARGET,
             outcome = "rejected",
+            method = &*method,
             kind = e.kind().as_str(),
             reason = e.reason(),
-            credential_id = e.credential_id(),
+            key_id,
+            kid,
+            credential_id,
+            latency_us = micros(latency),
             "request rejected"
         );
     }
+    record("rejected", method, e.reason(), latency);
 }
+
+/// Names of the metrics, for the docs and the tests.
+#[cfg(feature = "metrics")]
+pub(crate) mod names {
+    pub(crate) const REQUESTS: &str = "m2m_auth_requests_total";
+    pub(crate) const DURATION: &str = "m2m_auth_request_duration_seconds";
+}
+
+#[cfg(feature = "metrics")]
+fn record(
+    outcome: &'static str,
+    method: Cow<'static, str>,
+    reason: &'static str,
+    latency: Option<Duration>,
+) {
+    let method = metrics::SharedString::from(method);
+    metrics::counter!(
+        names::REQUESTS,
+        "outcome" => outcome,
+        "method" => method.clone(),
+        "reason" => reason
+    )
+    .increment(1);
+    if let Some(latency) = latency {
+        metrics::histogram!(names::DURATION, "outcome" => outcome, "method" => method)
+            .record(latency.as_secs_f64());
+    }
+}
+
+#[cfg(not(feature = "metrics"))]
+#[inline]
+fn record(_: &'static str, _: Cow<'static, str>, _: &'static str, _: Option<Duration>) {}

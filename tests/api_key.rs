@@ -528,7 +528,7 @@ async fn tracing_output_holds_no_key_material() {
     assert!(text.contains("reason=\"revoked\""), "{text}");
     assert!(text.contains("reason=\"unknown_key\""), "{text}");
     assert!(text.contains("reason=\"insufficient_scope\""), "{text}");
-    assert!(text.contains("credential_id=\"key_valid\""), "{text}");
+    assert!(text.contains("key_id=\"key_valid\""), "{text}");
     for (key, _) in cases {
         assert_no_key_material(&text, key.expose_secret(), "tracing output");
     }

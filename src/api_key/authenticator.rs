@@ -120,6 +120,10 @@ impl<S: KeyStore> Authenticator for ApiKeyAuthenticator<S> {
         let store = Arc::clone(&self.store);
         Authentication::pending(async move { verdict(store.lookup(&digest).await) })
     }
+
+    fn method(&self) -> &'static str {
+        "api_key"
+    }
 }
 
 /// Turns a store's answer into the authenticator's. Unknown, revoked,

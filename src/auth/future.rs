@@ -55,6 +55,7 @@ pub(super) struct Pending<S, B, R> {
     pub(super) body: B,
     pub(super) inner: S,
     pub(super) shared: Arc<Shared<R>>,
+    pub(super) clock: crate::trace::Clock,
 }
 
 impl<S, B, R> ResponseFuture<S, B, R>
@@ -97,7 +98,7 @@ where
             match this.state.as_mut().project() {
                 StateProj::Authenticating { pending } => {
                     let outcome = ready!(Pin::new(&mut pending.authentication).poll(cx));
-                    let outcome = match outcome {
+                    let (outcome, method) = match outcome {
                         // Not this authenticator's credential: ask the rest.
                         Ok(None) => match pending.shared.run(&pending.parts, pending.next) {
                             Step::Pending(authentication, next) => {
@@ -105,9 +106,12 @@ where
                                 pending.next = next;
                                 continue;
                             }
-                            Step::Decided(outcome) => outcome,
+                            Step::Decided(outcome, method) => (outcome, method),
                         },
-                        decided => decided,
+                        decided => {
+                            let method = pending.shared.authenticators[pending.next - 1].method();
+                            (decided, Some(method))
+                        }
                     };
                     let StateProjReplace::Authenticating { pending } =
                         this.state.as_mut().project_replace(State::Done)
@@ -119,9 +123,10 @@ where
                         body,
                         mut inner,
                         shared,
+                        clock,
                         ..
                     } = *pending;
-                    match shared.admit(outcome, &mut parts) {
+                    match shared.admit(outcome, method, clock, &mut parts) {
                         Ok(()) => {
                             let future = inner.call(Request::from_parts(parts, body));
                             this.state.set(State::Calling { future });

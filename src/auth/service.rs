@@ -13,6 +13,7 @@ use crate::authenticator::{Authentication, Authenticator, Outcome};
 use crate::credentials::bearer_token;
 use crate::error::AuthError;
 use crate::reject::{Reject, RejectionBody, ResponseBody};
+use crate::trace::Clock;
 
 /// The configuration every service of one [`AuthLayer`] shares.
 #[derive(Clone)]
@@ -24,7 +25,9 @@ pub(crate) struct Shared<R> {
 
 /// Where the chain of authenticators got to.
 pub(super) enum Step {
-    Decided(Outcome),
+    /// With the method label of the authenticator that decided; `None`
+    /// when no authenticator did.
+    Decided(Outcome, Option<&'static str>),
     /// Authenticator `next - 1` must be waited for.
     Pending(Authentication, usize),
 }
@@ -36,19 +39,20 @@ impl<R: Reject> Shared<R> {
         for (i, authenticator) in self.authenticators.iter().enumerate().skip(from) {
             match authenticator.authenticate(parts).into_ready() {
                 Ok(Ok(None)) => {}
-                Ok(outcome) => return Step::Decided(outcome),
+                Ok(outcome) => return Step::Decided(outcome, Some(authenticator.method())),
                 Err(pending) => return Step::Pending(pending, i + 1),
             }
         }
         // Bearer is the scheme we answer for (RFC 6750): a bearer token that
         // nobody recognised is a bad credential, not a missing one, in both
         // modes.
-        Step::Decided(match bearer_token(&parts.headers) {
+        let outcome = match bearer_token(&parts.headers) {
             Err(e) => Err(e),
             Ok(Some(_)) => Err(AuthError::invalid("unrecognized_bearer_token")),
             Ok(None) if self.optional => Ok(None),
             Ok(None) => Err(AuthError::missing()),
-        })
+        };
+        Step::Decided(outcome, None)
     }
 
     /// Applies a decision to the request head: the identity (or the
@@ -61,9 +65,11 @@ impl<R: Reject> Shared<R> {
     pub(super) fn admit(
         &self,
         outcome: Outcome,
+        method: Option<&'static str>,
+        clock: Clock,
         parts: &mut Parts,
     ) -> Result<(), Response<RejectionBody>> {
-        crate::trace::outcome(&outcome);
+        crate::trace::outcome(&outcome, method, clock);
         match outcome {
             Ok(Some(identity)) => {
                 parts.extensions.insert(identity);
@@ -150,16 +156,19 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let clock = Clock::start();
         let (mut parts, body) = req.into_parts();
         match self.shared.run(&parts, 0) {
             // Decided at once: no allocation, and the ready service is
             // called right here.
-            Step::Decided(outcome) => match self.shared.admit(outcome, &mut parts) {
-                Ok(()) => {
-                    ResponseFuture::calling(self.inner.call(Request::from_parts(parts, body)))
+            Step::Decided(outcome, method) => {
+                match self.shared.admit(outcome, method, clock, &mut parts) {
+                    Ok(()) => {
+                        ResponseFuture::calling(self.inner.call(Request::from_parts(parts, body)))
+                    }
+                    Err(rejection) => ResponseFuture::rejected(rejection),
                 }
-                Err(rejection) => ResponseFuture::rejected(rejection),
-            },
+            }
             Step::Pending(authentication, next) => {
                 // The ready service is the one to call later; leave a fresh
                 // clone behind.
@@ -172,6 +181,7 @@ where
                     body,
                     inner,
                     shared: Arc::clone(&self.shared),
+                    clock,
                 })
             }
         }

@@ -279,6 +279,10 @@ impl Authenticator for JwtAuthenticator {
             Ok(Some(token)) => self.authenticate_bearer(token),
         }
     }
+
+    fn method(&self) -> &'static str {
+        "jwt"
+    }
 }
 
 impl JwtAuthenticator {

@@ -107,6 +107,10 @@ impl Authenticator for JwtIssuers {
             None => Authentication::reject(AuthError::invalid("unknown_issuer")),
         }
     }
+
+    fn method(&self) -> &'static str {
+        "jwt"
+    }
 }
 
 impl fmt::Debug for JwtIssuers {

@@ -196,14 +196,15 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let checked = match req.extensions().get::<Identity>() {
+        let identity = req.extensions().get::<Identity>();
+        let checked = match identity {
             Some(identity) => identity.require_scopes(&self.shared.required),
             None => Err(AuthError::missing()),
         };
         match checked {
             Ok(()) => ResponseFuture::inner(self.inner.call(req)),
             Err(error) => {
-                crate::trace::rejection(&error);
+                crate::trace::rejection(&error, identity);
                 let (parts, _) = req.into_parts();
                 let mut res = self.shared.reject.reject(&error, &parts);
                 res.extensions_mut().insert(error);
