@@ -182,11 +182,31 @@ impl Reject for DefaultRejection {
     }
 }
 
-/// Whether a request speaks gRPC (`content-type: application/grpc…`).
+/// Whether a request speaks gRPC: `content-type` `application/grpc` or
+/// gRPC-Web's `application/grpc-web…`, alone or followed by `+format` or
+/// parameters (media types are case-insensitive). `application/grpcfoo`
+/// is not gRPC.
 pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+    const GRPC: &[u8] = b"application/grpc";
+    headers.get(CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.get(..GRPC.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(GRPC))
+            && grpc_suffix(&v[GRPC.len()..])
+    })
+}
+
+/// What may follow `application/grpc` in a gRPC content type.
+fn grpc_suffix(rest: &[u8]) -> bool {
+    let rest = match rest.get(..4) {
+        Some(web) if web.eq_ignore_ascii_case(b"-web") => &rest[4..],
+        _ => rest,
+    };
+    let rest = match rest.get(..5) {
+        Some(text) if text.eq_ignore_ascii_case(b"-text") => &rest[5..],
+        _ => rest,
+    };
+    matches!(rest.first(), None | Some(b'+' | b';' | b' '))
 }
 
 fn problem_body(kind: AuthErrorKind) -> &'static str {
@@ -438,6 +458,39 @@ mod tests {
             let v: serde_json::Value = serde_json::from_str(problem_body(kind)).unwrap();
             assert_eq!(v["status"], kind.status().as_u16());
         }
+    }
+
+    #[test]
+    fn grpc_is_told_by_its_media_type() {
+        let grpc = |v: &[u8]| {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, HeaderValue::from_bytes(v).unwrap());
+            is_grpc(&h)
+        };
+        for yes in [
+            &b"application/grpc"[..],
+            b"application/grpc+proto",
+            b"application/grpc+json",
+            b"Application/GRPC",
+            b"application/grpc; charset=utf-8",
+            b"application/grpc;x=1",
+            b"application/grpc-web",
+            b"application/grpc-web-text",
+            b"application/grpc-web+proto",
+        ] {
+            assert!(grpc(yes), "{yes:?}");
+        }
+        for no in [
+            &b"application/grpcfoo"[..],
+            b"application/grpc-webx",
+            b"application/grp",
+            b"application/grpcKK\xedKK",
+            b"text/plain",
+            b"",
+        ] {
+            assert!(!grpc(no), "{no:?}");
+        }
+        assert!(!is_grpc(&HeaderMap::new()));
     }
 
     #[test]

@@ -17,6 +17,7 @@
 mod limits;
 mod observability;
 mod properties;
+mod regressions;
 
 use std::net::SocketAddr;
 
