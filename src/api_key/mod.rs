@@ -73,7 +73,7 @@ pub use self::manager::{
 };
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use self::postgres::{ListenerHandle, NOTIFY_CHANNEL, PostgresKeyStore};
+pub use self::postgres::{DEFAULT_QUERY_TIMEOUT, ListenerHandle, NOTIFY_CHANNEL, PostgresKeyStore};
 pub use self::record::{KeyRecord, KeyRecordBuilder, KeyStatus};
 pub use self::repository::{ExpiryChange, KeyChange, KeyRepository, StoredKey};
 #[cfg(feature = "sqlite")]

@@ -61,7 +61,14 @@ macro_rules! pg_columns {
 #[derive(Clone)]
 pub struct PostgresKeyStore {
     pool: PgPool,
+    timeout: Duration,
 }
+
+/// How long a query may take before it fails with a [`StoreError`] (and a
+/// request with `503`), unless [`PostgresKeyStore::with_timeout`] says
+/// otherwise: a database that stopped answering must not hold requests
+/// until TCP gives up.
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl PostgresKeyStore {
     /// Connects a pool to the database at `url` (`postgres://…`), waiting
@@ -76,12 +83,37 @@ impl PostgresKeyStore {
             .connect(url)
             .await
             .map_err(db)?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     /// A store over a pool you configured.
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            timeout: DEFAULT_QUERY_TIMEOUT,
+        }
+    }
+
+    /// Fails every query that takes longer than `timeout`, waiting for a
+    /// connection included. Defaults to [`DEFAULT_QUERY_TIMEOUT`] (5 s).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// `query`, failed after the store's timeout.
+    async fn within<T>(
+        &self,
+        query: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, query).await {
+            Ok(result) => result.map_err(db),
+            Err(_) => Err(StoreError::new(format!(
+                "the database did not answer within {:?}",
+                self.timeout
+            ))),
+        }
     }
 
     /// The pool.
@@ -176,7 +208,9 @@ pub(crate) async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
 
 impl fmt::Debug for PostgresKeyStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PostgresKeyStore").finish_non_exhaustive()
+        f.debug_struct("PostgresKeyStore")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -282,15 +316,17 @@ fn parse_digest(hex: &str) -> Option<KeyDigest> {
 #[async_trait]
 impl KeyStore for PostgresKeyStore {
     async fn lookup(&self, digest: &KeyDigest) -> Result<Option<Arc<KeyRecord>>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            pg_columns!(),
-            " FROM m2m_auth_api_keys WHERE digest = $1"
-        ))
-        .bind(&digest.as_bytes()[..])
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
+        let row = self
+            .within(
+                sqlx::query(concat!(
+                    "SELECT ",
+                    pg_columns!(),
+                    " FROM m2m_auth_api_keys WHERE digest = $1"
+                ))
+                .bind(&digest.as_bytes()[..])
+                .fetch_optional(&self.pool),
+            )
+            .await?;
         Ok(stored(row)?.map(|k| k.record))
     }
 }
@@ -299,29 +335,32 @@ impl KeyStore for PostgresKeyStore {
 impl KeyRepository for PostgresKeyStore {
     async fn insert(&self, key: StoredKey) -> Result<(), StoreError> {
         // Announced too: another instance may cache this digest as unknown.
-        Fields::of(&key)?
-            .bind(sqlx::query(concat!(
-                "INSERT INTO m2m_auth_api_keys (",
-                columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13) \
+        self.within(
+            Fields::of(&key)?
+                .bind(sqlx::query(concat!(
+                    "INSERT INTO m2m_auth_api_keys (",
+                    columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13) \
              RETURNING pg_notify('m2m_auth_api_keys', encode(digest, 'hex'))"
-            )))
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
+                )))
+                .execute(&self.pool),
+        )
+        .await?;
         Ok(())
     }
 
     async fn get(&self, key_id: &str) -> Result<Option<StoredKey>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            pg_columns!(),
-            " FROM m2m_auth_api_keys WHERE key_id = $1"
-        ))
-        .bind(key_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
+        let row = self
+            .within(
+                sqlx::query(concat!(
+                    "SELECT ",
+                    pg_columns!(),
+                    " FROM m2m_auth_api_keys WHERE key_id = $1"
+                ))
+                .bind(key_id)
+                .fetch_optional(&self.pool),
+            )
+            .await?;
         stored(row)
     }
 
@@ -331,7 +370,8 @@ impl KeyRepository for PostgresKeyStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<StoredKey>, StoreError> {
-        let rows = sqlx::query(concat!(
+        let rows = self.within(
+            sqlx::query(concat!(
             "SELECT ",
             pg_columns!(),
             " FROM m2m_auth_api_keys WHERE owner = $1 AND ($2::text IS NULL OR key_id > $2) \
@@ -340,9 +380,9 @@ impl KeyRepository for PostgresKeyStore {
         .bind(owner)
         .bind(after)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
+        .fetch_all(&self.pool),
+        )
+        .await?;
         rows.iter()
             .map(|r| Fields::from_row(r)?.into_stored())
             .collect()
@@ -357,8 +397,10 @@ impl KeyRepository for PostgresKeyStore {
         let u = Update::new(change)?;
         // One statement: atomic, a revoked row is never touched, and the
         // change is announced when it commits.
-        let row = sqlx::query(concat!(
-            "UPDATE m2m_auth_api_keys SET \
+        let row = self
+            .within(
+                sqlx::query(concat!(
+                    "UPDATE m2m_auth_api_keys SET \
                name = COALESCE($2, name), \
                scopes = COALESCE($3, scopes), \
                metadata = COALESCE($4::jsonb, metadata), \
@@ -370,21 +412,21 @@ impl KeyRepository for PostgresKeyStore {
                updated_at = $9 \
              WHERE key_id = $1 AND revoked_at IS NULL \
              RETURNING ",
-            pg_columns!(),
-            ", pg_notify('m2m_auth_api_keys', encode(digest, 'hex'))"
-        ))
-        .bind(key_id)
-        .bind(u.name)
-        .bind(u.scopes)
-        .bind(u.metadata)
-        .bind(u.expiry_mode)
-        .bind(u.expiry)
-        .bind(u.enabled)
-        .bind(u.revoked_at)
-        .bind(to_micros(now))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db)?;
+                    pg_columns!(),
+                    ", pg_notify('m2m_auth_api_keys', encode(digest, 'hex'))"
+                ))
+                .bind(key_id)
+                .bind(u.name)
+                .bind(u.scopes)
+                .bind(u.metadata)
+                .bind(u.expiry_mode)
+                .bind(u.expiry)
+                .bind(u.enabled)
+                .bind(u.revoked_at)
+                .bind(to_micros(now))
+                .fetch_optional(&self.pool),
+            )
+            .await?;
         match row {
             Some(row) => stored(Some(row)),
             // Revoked (left as it is) or not there.

@@ -85,6 +85,11 @@ impl Cluster {
         Some(cluster)
     }
 
+    /// The loopback port the server listens on.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The URL of the `postgres` database.
     pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -268,4 +269,115 @@ async fn rolled_keys_over_http() {
         "a zero grace: at once"
     );
     assert_eq!(app.status(newer.key.expose_secret()).await, StatusCode::OK);
+}
+
+/// Passes bytes between a client and `upstream` until `frozen` is set, then
+/// holds them: a network partition, where the connection stays open and
+/// nothing arrives.
+async fn partitionable_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<AtomicBool>) {
+    let frozen = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let f = Arc::clone(&frozen);
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                continue;
+            };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            tokio::spawn(pipe(cr, sw, Arc::clone(&f)));
+            tokio::spawn(pipe(sr, cw, Arc::clone(&f)));
+        }
+    });
+    (addr, frozen)
+}
+
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while frozen.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A database that stops answering (the connection open, nothing coming
+/// back) fails each lookup after the store's query timeout: a 503, not a
+/// request held until TCP gives up. Once it answers again, keys work.
+#[tokio::test]
+async fn a_database_that_stops_answering_times_out_with_503() {
+    let Some(cluster) = Cluster::start("database_partitioned") else {
+        return;
+    };
+    let upstream: SocketAddr = format!("127.0.0.1:{}", cluster.port()).parse().unwrap();
+    let (proxy, frozen) = partitionable_proxy(upstream).await;
+    let url = format!("postgres://postgres@{proxy}/postgres");
+    let pg = PostgresKeyStore::connect(&url)
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_millis(500));
+    pg.migrate().await.unwrap();
+    let format = KeyFormat::new(PREFIX).unwrap();
+    let keys = KeyManager::new(format.clone(), pg.clone());
+    let key = keys.create(NewKey::new("client")).await.unwrap().key;
+    let app = Router::new()
+        .route(
+            "/",
+            get(|id: Identity| async move { id.subject().to_owned() }),
+        )
+        .layer(AuthLayer::new(ApiKeyAuthenticator::new(format, pg.clone())));
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(tcp, app).await });
+    let status = || async {
+        reqwest::Client::new()
+            .get(format!("http://{addr}/"))
+            .header("api-key", key.expose_secret())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(status().await, StatusCode::OK);
+
+    frozen.store(true, Ordering::SeqCst);
+    // Bounded so that a missing timeout fails the test instead of hanging it.
+    let during = tokio::time::timeout(Duration::from_secs(30), status())
+        .await
+        .expect("the lookup must time out by itself");
+    assert_eq!(during, StatusCode::SERVICE_UNAVAILABLE);
+    let e = tokio::time::timeout(Duration::from_secs(30), keys.get("key_x"))
+        .await
+        .expect("management queries time out too")
+        .expect_err("no answer, no key");
+    let mut chain = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        chain = format!("{chain}: {s}");
+        source = s.source();
+    }
+    assert!(chain.contains("did not answer within 500ms"), "{chain}");
+
+    frozen.store(false, Ordering::SeqCst);
+    let back = Instant::now();
+    while status().await != StatusCode::OK {
+        assert!(
+            back.elapsed() < Duration::from_secs(30),
+            "keys work again once the database answers"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
