@@ -389,6 +389,44 @@ async fn trace_output_of_every_kind_of_request_holds_no_secret() {
         }
     }
 
+    // Keys past their expiry, and disabled.
+    let format = KeyFormat::new("acme_live").unwrap();
+    let store = MemoryKeyStore::new();
+    let expired = format.generate().unwrap();
+    store.insert(
+        expired.digest(),
+        KeyRecord::builder("key_expired", "acme-owner")
+            .expires_at(Some(SystemTime::now() - Duration::from_secs(1)))
+            .build(),
+    );
+    let disabled = format.generate().unwrap();
+    store.insert(
+        disabled.digest(),
+        KeyRecord::builder("key_disabled", "acme-owner")
+            .enabled(false)
+            .build(),
+    );
+    let memory = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .layer(AuthLayer::new(ApiKeyAuthenticator::new(format, store)));
+    let memory_base = format!("http://{}", serve(memory).await);
+    for key in [&expired, &disabled] {
+        let r = call(
+            &memory_base,
+            http::Method::GET,
+            "/",
+            &[("api-key", key.expose_secret())],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 401);
+        secrets.push((
+            key.expose_secret().to_owned(),
+            10,
+            "an expired or disabled key",
+        ));
+    }
+
     // A store that is down: 503, and a WARN event.
     let down = Router::new()
         .route("/", get(|| async { "ok" }))
@@ -425,6 +463,7 @@ async fn trace_output_of_every_kind_of_request_holds_no_secret() {
         SCOPE,
         "demo-client",
         "demo-operator",
+        "acme-owner",
     ] {
         assert!(
             !text.contains(value),
@@ -459,6 +498,8 @@ async fn trace_output_of_every_kind_of_request_holds_no_secret() {
             "method=\"api_key\"",
             "reason=\"unknown_key\"",
         ],
+        &["reason=\"expired\"", "key_id=\"key_expired\""],
+        &["reason=\"disabled\"", "key_id=\"key_disabled\""],
         &[
             "outcome=\"rejected\"",
             "method=\"api_key\"",
