@@ -107,13 +107,7 @@ impl PostgresKeyStore {
         &self,
         query: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, query).await {
-            Ok(result) => result.map_err(db),
-            Err(_) => Err(StoreError::new(format!(
-                "the database did not answer within {:?}",
-                self.timeout
-            ))),
-        }
+        within(self.timeout, query).await
     }
 
     /// The pool.
@@ -146,6 +140,19 @@ impl PostgresKeyStore {
     /// When called outside a tokio runtime.
     pub fn listen<T: Invalidate>(&self, target: T) -> ListenerHandle {
         ListenerHandle::spawn(&self.pool, NOTIFY_CHANNEL, Invalidating(target))
+    }
+}
+
+/// `query`, failed with a [`StoreError`] after `timeout`.
+pub(crate) async fn within<T>(
+    timeout: Duration,
+    query: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, query).await {
+        Ok(result) => result.map_err(db),
+        Err(_) => Err(StoreError::new(format!(
+            "the database did not answer within {timeout:?}"
+        ))),
     }
 }
 

@@ -10,7 +10,9 @@ use sqlx::Row as _;
 use sqlx::postgres::PgPool;
 
 use super::revocation::{Entry, MemoryRevocations, Revocations, TokenRef};
-use crate::api_key::postgres::{ListenerHandle, Subscriber, migrate};
+use crate::api_key::postgres::{
+    DEFAULT_QUERY_TIMEOUT, ListenerHandle, Subscriber, migrate, within,
+};
 use crate::api_key::repository::{from_micros, to_micros};
 use crate::error::StoreError;
 
@@ -29,7 +31,8 @@ pub const MAX_REVOCATION_VALUE_BYTES: usize = 1024;
 /// revocation is written to the table, applied to the local copy at once,
 /// and announced with `NOTIFY`; every instance's listener applies it within
 /// moments. When the listener loses its connection it reconnects and loads
-/// the lists again, so nothing announced meanwhile is missed.
+/// the lists again, so nothing announced meanwhile is missed. Every query
+/// fails after `DEFAULT_QUERY_TIMEOUT` (5 s) with a [`StoreError`].
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
@@ -120,10 +123,8 @@ async fn load(pool: &PgPool) -> Result<Vec<Entry>, StoreError> {
         "SELECT issuer, kind, value, at FROM m2m_auth_jwt_revocations \
          WHERE kind = 'sub' OR at > $1",
     )
-    .bind(to_micros(SystemTime::now()))
-    .fetch_all(pool)
-    .await
-    .map_err(StoreError::new)?;
+    .bind(to_micros(SystemTime::now()));
+    let rows = within(DEFAULT_QUERY_TIMEOUT, rows.fetch_all(pool)).await?;
     rows.iter()
         .map(|r| {
             Ok(Notice {
@@ -188,7 +189,7 @@ impl PostgresRevocations {
                 "issuer, jti and subject are limited to {MAX_REVOCATION_VALUE_BYTES} bytes"
             )));
         }
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO m2m_auth_jwt_revocations (issuer, kind, value, at) \
              VALUES ($1, $2, $3, $4) \
              ON CONFLICT (issuer, kind, value) \
@@ -199,16 +200,13 @@ impl PostgresRevocations {
         .bind(&notice.issuer)
         .bind(&notice.kind)
         .bind(&notice.value)
-        .bind(notice.at)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::new)?;
+        .bind(notice.at);
+        within(DEFAULT_QUERY_TIMEOUT, insert.execute(&self.pool)).await?;
         // Denied tokens past their expiry are no longer needed.
-        sqlx::query("DELETE FROM m2m_auth_jwt_revocations WHERE kind = 'jti' AND at < $1")
-            .bind(to_micros(SystemTime::now()))
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::new)?;
+        let expired =
+            sqlx::query("DELETE FROM m2m_auth_jwt_revocations WHERE kind = 'jti' AND at < $1")
+                .bind(to_micros(SystemTime::now()));
+        within(DEFAULT_QUERY_TIMEOUT, expired.execute(&self.pool)).await?;
         if let Some(entry) = notice.entry() {
             self.lists.apply(&[entry]);
         }
