@@ -238,16 +238,6 @@ impl Credential {
         }
     }
 
-    /// [`method`](Self::method) as an owned label, without copying the
-    /// static ones.
-    pub(crate) fn method_label(&self) -> Cow<'static, str> {
-        match self {
-            Self::ApiKey { .. } => Cow::Borrowed("api_key"),
-            Self::Jwt { .. } => Cow::Borrowed("jwt"),
-            Self::Custom { method, .. } => method.clone(),
-        }
-    }
-
     /// The credential's public identifier (key id, `kid`), safe to log.
     pub fn id(&self) -> Option<&str> {
         match self {

@@ -22,7 +22,6 @@
 //! `unavailable` (a store or key set down), which is `WARN` with the error
 //! chain.
 
-use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use crate::error::{AuthError, AuthErrorKind, ErrorChain};
@@ -74,9 +73,9 @@ pub(crate) fn outcome(
                 latency_us = micros(latency),
                 "request without credentials passed (optional mode)"
             );
-            record("passed", Cow::Borrowed(NO_METHOD), "no_credential", latency);
+            record("passed", NO_METHOD, "no_credential", latency);
         }
-        Err(e) => rejected(e, Cow::Borrowed(method.unwrap_or(NO_METHOD)), latency),
+        Err(e) => rejected(e, method.unwrap_or(NO_METHOD), latency),
     }
 }
 
@@ -102,21 +101,21 @@ fn accepted(identity: &Identity, latency: Option<Duration>) {
         latency_us = micros(latency),
         "request authenticated"
     );
-    record("accepted", credential.method_label(), "ok", latency);
+    record("accepted", credential.method(), "ok", latency);
 }
 
 /// A rejection after the layer (a scope guard, a handler returning an
 /// `AuthError`): `identity` is the caller's, if known.
 pub(crate) fn rejection(e: &AuthError, identity: Option<&Identity>) {
-    let method = identity.map_or(Cow::Borrowed(NO_METHOD), |i| i.credential().method_label());
+    let method = identity.map_or(NO_METHOD, |i| i.credential().method());
     rejected(e, method, None);
 }
 
-fn rejected(e: &AuthError, method: Cow<'static, str>, latency: Option<Duration>) {
+fn rejected(e: &AuthError, method: &str, latency: Option<Duration>) {
     // The error's public id is the key id of an API key and the `kid` of a
     // JWT; which one it is follows from the method.
     let id = e.credential_id();
-    let (key_id, kid, credential_id) = match &*method {
+    let (key_id, kid, credential_id) = match method {
         "api_key" => (id, None, None),
         "jwt" => (None, id, None),
         _ => (None, None, id),
@@ -126,7 +125,7 @@ fn rejected(e: &AuthError, method: Cow<'static, str>, latency: Option<Duration>)
         tracing::warn!(
             target: TARGET,
             outcome = "rejected",
-            method = &*method,
+            method,
             kind = e.kind().as_str(),
             reason = e.reason(),
             key_id,
@@ -140,7 +139,7 @@ fn rejected(e: &AuthError, method: Cow<'static, str>, latency: Option<Duration>)
         tracing::debug!(
             target: TARGET,
             outcome = "rejected",
-            method = &*method,
+            method,
             kind = e.kind().as_str(),
             reason = e.reason(),
             key_id,
@@ -161,13 +160,14 @@ pub(crate) mod names {
 }
 
 #[cfg(feature = "metrics")]
-fn record(
-    outcome: &'static str,
-    method: Cow<'static, str>,
-    reason: &'static str,
-    latency: Option<Duration>,
-) {
-    let method = metrics::SharedString::from(method);
+fn record(outcome: &'static str, method: &str, reason: &'static str, latency: Option<Duration>) {
+    // Our labels without a copy; a custom authenticator's copied.
+    let method = match method {
+        "api_key" => metrics::SharedString::const_str("api_key"),
+        "jwt" => metrics::SharedString::const_str("jwt"),
+        NO_METHOD => metrics::SharedString::const_str(NO_METHOD),
+        other => metrics::SharedString::from(other.to_owned()),
+    };
     metrics::counter!(
         names::REQUESTS,
         "outcome" => outcome,
@@ -183,4 +183,4 @@ fn record(
 
 #[cfg(not(feature = "metrics"))]
 #[inline]
-fn record(_: &'static str, _: Cow<'static, str>, _: &'static str, _: Option<Duration>) {}
+fn record(_: &'static str, _: &str, _: &'static str, _: Option<Duration>) {}
