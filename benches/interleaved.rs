@@ -1,6 +1,6 @@
 //! Per-request time of each configuration, measured interleaved.
 //!
-//! `cargo bench --bench interleaved [--features jwt]`
+//! `cargo bench --bench interleaved [--features jwt,metrics]`
 //!
 //! On a shared 2-core VM, run-to-run drift is larger than the costs being
 //! measured, and criterion measures configurations one after another. Here
@@ -43,6 +43,54 @@ fn api_key(rt: &Runtime) {
         "API keys, per request through an axum router",
         4000,
         &configs,
+    );
+}
+
+/// With the `metrics` feature: the same requests with and without a
+/// Prometheus recorder installed (on this thread only, so both run in one
+/// process, interleaved). Without a recorder the facade's no-op one takes
+/// the calls.
+#[cfg(feature = "metrics")]
+fn metrics(rt: &Runtime) {
+    let s: &'static common::Setup = Box::leak(Box::new(common::setup(100_000)));
+    let recorder: &'static _ = Box::leak(Box::new(
+        metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
+    ));
+    let without = |app: &'static common::App, key: String| -> Box<dyn Fn(u32) -> f64> {
+        Box::new(move |n| timed_async(rt, n, || app.call(&key)))
+    };
+    let with_prometheus = |app: &'static common::App, key: String| -> Box<dyn Fn(u32) -> f64> {
+        Box::new(move |n| {
+            metrics::with_local_recorder(recorder, || timed_async(rt, n, || app.call(&key)))
+        })
+    };
+    let configs: Vec<Config<'_>> = vec![
+        ("no auth", without(&s.plain, s.valid.clone())),
+        ("api key, valid", without(&s.api_key, s.valid.clone())),
+        (
+            "api key, valid, Prometheus",
+            with_prometheus(&s.api_key, s.valid.clone()),
+        ),
+        ("api key, unknown", without(&s.api_key, s.unknown.clone())),
+        (
+            "api key, unknown, Prometheus",
+            with_prometheus(&s.api_key, s.unknown.clone()),
+        ),
+    ];
+    run(
+        "metrics feature: API keys with and without a recorder",
+        4000,
+        &configs,
+    );
+    // The recorder saw every request: nobody measures a recorder that
+    // records nothing.
+    let rendered = recorder.handle().render();
+    assert!(
+        rendered
+            .lines()
+            .any(|l| l
+                .starts_with("m2m_auth_requests_total{outcome=\"accepted\",method=\"api_key\"")),
+        "{rendered}"
     );
 }
 
@@ -127,6 +175,10 @@ fn main() {
     let wants = |group: &str| filter.as_ref().is_none_or(|f| group.contains(f.as_str()));
     if wants("api_key") {
         api_key(&rt);
+    }
+    #[cfg(feature = "metrics")]
+    if wants("metrics") {
+        metrics(&rt);
     }
     #[cfg(feature = "jwt")]
     if wants("jwt") {

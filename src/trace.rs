@@ -160,24 +160,158 @@ pub(crate) mod names {
 }
 
 #[cfg(feature = "metrics")]
-fn record(outcome: &'static str, method: &str, reason: &'static str, latency: Option<Duration>) {
-    // Our labels without a copy; a custom authenticator's copied.
-    let method = match method {
-        "api_key" => metrics::SharedString::const_str("api_key"),
-        "jwt" => metrics::SharedString::const_str("jwt"),
-        NO_METHOD => metrics::SharedString::const_str(NO_METHOD),
-        other => metrics::SharedString::from(other.to_owned()),
-    };
-    metrics::counter!(
-        names::REQUESTS,
-        "outcome" => outcome,
-        "method" => method.clone(),
-        "reason" => reason
-    )
-    .increment(1);
-    if let Some(latency) = latency {
-        metrics::histogram!(names::DURATION, "outcome" => outcome, "method" => method)
-            .record(latency.as_secs_f64());
+use metric::record;
+
+/// The metrics of a decision, through the `metrics` facade.
+///
+/// The facade's macros build a [`metrics::Key`] per call: the labels
+/// collected into a new `Vec` and hashed, for the counter and again for
+/// the histogram. Here each thread builds the keys of a label set once and
+/// hands the same ones to the recorder afterwards, which then has only its
+/// own lookup to do. The recorder is asked for its handles every time, so
+/// a recorder installed or replaced later (or a local one in a test) sees
+/// every decision.
+#[cfg(feature = "metrics")]
+mod metric {
+    use std::cell::RefCell;
+    use std::time::Duration;
+
+    use metrics::{Key, Label, Level, Metadata};
+
+    use super::names;
+
+    static METADATA: Metadata<'static> =
+        Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+    /// Label sets a thread keeps the keys of; a service that makes more
+    /// (a custom authenticator with many method labels) builds the others
+    /// per decision, as the macros would.
+    const KEPT: usize = 64;
+
+    /// The keys of one label set.
+    struct Keys {
+        outcome: &'static str,
+        method: Box<str>,
+        reason: &'static str,
+        requests: Key,
+        duration: Key,
+    }
+
+    impl Keys {
+        fn new(outcome: &'static str, method: &str, reason: &'static str) -> Self {
+            let method_label = || Label::new("method", method.to_owned());
+            Self {
+                outcome,
+                method: method.into(),
+                reason,
+                requests: Key::from_parts(
+                    names::REQUESTS,
+                    vec![
+                        Label::from_static_parts("outcome", outcome),
+                        method_label(),
+                        Label::from_static_parts("reason", reason),
+                    ],
+                ),
+                duration: Key::from_parts(
+                    names::DURATION,
+                    vec![Label::from_static_parts("outcome", outcome), method_label()],
+                ),
+            }
+        }
+
+        fn is(&self, outcome: &str, method: &str, reason: &str) -> bool {
+            self.outcome == outcome && self.reason == reason && *self.method == *method
+        }
+
+        fn record(&self, latency: Option<Duration>) {
+            metrics::with_recorder(|recorder| {
+                recorder
+                    .register_counter(&self.requests, &METADATA)
+                    .increment(1);
+                if let Some(latency) = latency {
+                    recorder
+                        .register_histogram(&self.duration, &METADATA)
+                        .record(latency.as_secs_f64());
+                }
+            });
+        }
+    }
+
+    thread_local! {
+        static KEYS: RefCell<Vec<Keys>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn record(
+        outcome: &'static str,
+        method: &str,
+        reason: &'static str,
+        latency: Option<Duration>,
+    ) {
+        let kept = KEYS.try_with(|keys| {
+            // Busy only if a recorder decided a request itself.
+            let Ok(mut keys) = keys.try_borrow_mut() else {
+                return false;
+            };
+            let i = match keys.iter().position(|k| k.is(outcome, method, reason)) {
+                Some(i) => i,
+                None if keys.len() < KEPT => {
+                    keys.push(Keys::new(outcome, method, reason));
+                    keys.len() - 1
+                }
+                None => return false,
+            };
+            keys[i].record(latency);
+            true
+        });
+        // Not kept: too many label sets, or the thread is exiting.
+        if kept != Ok(true) {
+            Keys::new(outcome, method, reason).record(latency);
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::time::Duration;
+
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+        use super::{KEPT, record};
+
+        /// More label sets than a thread keeps keys for: every decision is
+        /// still counted under its own labels, kept or not.
+        #[test]
+        fn label_sets_beyond_the_kept_ones_are_counted() {
+            let recorder = DebuggingRecorder::new();
+            let snapshotter = recorder.snapshotter();
+            let methods: Vec<String> = (0..KEPT * 2).map(|i| format!("custom_{i}")).collect();
+            metrics::with_local_recorder(&recorder, || {
+                for round in 0..2 {
+                    for method in &methods {
+                        let latency = (round == 0).then(|| Duration::from_micros(3));
+                        record("accepted", method, "ok", latency);
+                    }
+                }
+            });
+            let mut counted = Vec::new();
+            let mut observations = 0;
+            for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+                let key = key.key();
+                let method = key
+                    .labels()
+                    .find(|l| l.key() == "method")
+                    .map(|l| l.value().to_owned());
+                match value {
+                    DebugValue::Counter(n) => counted.push((method.unwrap(), n)),
+                    DebugValue::Histogram(v) => observations += v.len(),
+                    DebugValue::Gauge(_) => panic!("no gauges"),
+                }
+            }
+            counted.sort();
+            let mut expected: Vec<(String, u64)> = methods.iter().map(|m| (m.clone(), 2)).collect();
+            expected.sort();
+            assert_eq!(counted, expected);
+            assert_eq!(observations, methods.len());
+        }
     }
 }
 

@@ -573,30 +573,52 @@ fn metrics_count_every_decision() {
     let app = Router::new()
         .route("/", get(|| async { "ok" }))
         .layer(AuthLayer::new(ApiKeyAuthenticator::new(format, store)));
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
     let _serial = crate::SERIAL.blocking_lock();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    metrics::with_local_recorder(&recorder, || {
-        rt.block_on(async {
-            for (key, times) in [
-                (valid.expose_secret(), 3),
-                (revoked.expose_secret(), 2),
-                ("", 1),
-            ] {
-                for _ in 0..times {
-                    let mut req = Request::get("/");
-                    if !key.is_empty() {
-                        req = req.header("api-key", key);
+    let requests = [
+        (valid.expose_secret(), 3),
+        (revoked.expose_secret(), 2),
+        ("", 1),
+    ];
+    let expected = [
+        ("method=api_key,outcome=accepted,reason=ok".to_owned(), 3),
+        (
+            "method=api_key,outcome=rejected,reason=revoked".to_owned(),
+            2,
+        ),
+        ("method=none,outcome=rejected,reason=missing".to_owned(), 1),
+    ];
+    // Twice, each time with a new recorder: the layer keeps the metric
+    // keys it built on this thread, and a recorder installed after that
+    // must still see every decision.
+    for _ in 0..2 {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            rt.block_on(async {
+                for (key, times) in requests {
+                    for _ in 0..times {
+                        let mut req = Request::get("/");
+                        if !key.is_empty() {
+                            req = req.header("api-key", key);
+                        }
+                        let req = req.body(axum::body::Body::empty()).unwrap();
+                        app.clone().oneshot(req).await.unwrap();
                     }
-                    let req = req.body(axum::body::Body::empty()).unwrap();
-                    app.clone().oneshot(req).await.unwrap();
                 }
-            }
+            });
         });
-    });
+        let (counters, observations) = recorded(&snapshotter);
+        assert_eq!(counters, expected);
+        assert_eq!(observations, 6);
+    }
+}
+
+/// The counters (labels sorted, joined) and the number of latency
+/// observations a recorder saw.
+fn recorded(snapshotter: &metrics_util::debugging::Snapshotter) -> (Vec<(String, u64)>, usize) {
     let mut counters = Vec::new();
     let mut observations = 0;
     for (key, _, _, value) in snapshotter.snapshot().into_vec() {
@@ -620,16 +642,5 @@ fn metrics_count_every_decision() {
         }
     }
     counters.sort();
-    assert_eq!(
-        counters,
-        [
-            ("method=api_key,outcome=accepted,reason=ok".to_owned(), 3),
-            (
-                "method=api_key,outcome=rejected,reason=revoked".to_owned(),
-                2
-            ),
-            ("method=none,outcome=rejected,reason=missing".to_owned(), 1),
-        ]
-    );
-    assert_eq!(observations, 6);
+    (counters, observations)
 }
