@@ -2,7 +2,7 @@
 //! (features `jwt` and `postgres`).
 
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,12 @@ pub const MAX_REVOCATION_VALUE_BYTES: usize = 1024;
 /// and announced with `NOTIFY`; every instance's listener applies it within
 /// moments. When the listener loses its connection it reconnects and loads
 /// the lists again, so nothing announced meanwhile is missed. Every query
-/// fails after `DEFAULT_QUERY_TIMEOUT` (5 s) with a [`StoreError`].
+/// fails after 5 s with a [`StoreError`] (set another limit with
+/// [`connect_with_timeout`](Self::connect_with_timeout)); checking a token
+/// never waits for the database, so a database that stops answering
+/// delays revocations, not requests. A revocation that failed may still
+/// have reached the database (and then every instance); revoking again is
+/// safe.
 ///
 /// ```no_run
 /// # #[tokio::main(flavor = "current_thread")]
@@ -52,6 +57,7 @@ pub const MAX_REVOCATION_VALUE_BYTES: usize = 1024;
 #[derive(Clone)]
 pub struct PostgresRevocations {
     pool: PgPool,
+    timeout: Duration,
     lists: MemoryRevocations,
     listener: std::sync::Arc<StopOnDrop>,
 }
@@ -97,13 +103,14 @@ impl Notice {
 /// Keeps the local copy in step with the table.
 struct Follower {
     pool: PgPool,
+    timeout: Duration,
     lists: MemoryRevocations,
 }
 
 #[async_trait]
 impl Subscriber for Follower {
     async fn resync(&self) -> Result<(), StoreError> {
-        let entries = load(&self.pool).await?;
+        let entries = load(&self.pool, self.timeout).await?;
         self.lists.replace(&entries);
         Ok(())
     }
@@ -118,13 +125,13 @@ impl Subscriber for Follower {
     }
 }
 
-async fn load(pool: &PgPool) -> Result<Vec<Entry>, StoreError> {
+async fn load(pool: &PgPool, timeout: Duration) -> Result<Vec<Entry>, StoreError> {
     let rows = sqlx::query(
         "SELECT issuer, kind, value, at FROM m2m_auth_jwt_revocations \
          WHERE kind = 'sub' OR at > $1",
     )
     .bind(to_micros(SystemTime::now()));
-    let rows = within(DEFAULT_QUERY_TIMEOUT, rows.fetch_all(pool)).await?;
+    let rows = within(timeout, rows.fetch_all(pool)).await?;
     rows.iter()
         .map(|r| {
             Ok(Notice {
@@ -152,15 +159,32 @@ impl PostgresRevocations {
     ///
     /// When called outside a tokio runtime.
     pub async fn connect(pool: PgPool) -> Result<Self, StoreError> {
+        Self::connect_with_timeout(pool, DEFAULT_QUERY_TIMEOUT).await
+    }
+
+    /// As [`connect`](Self::connect), failing every query (loading the
+    /// lists included) that takes longer than `timeout`, waiting for a
+    /// connection included.
+    ///
+    /// # Errors
+    ///
+    /// When the lists cannot be loaded in time.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a tokio runtime.
+    pub async fn connect_with_timeout(pool: PgPool, timeout: Duration) -> Result<Self, StoreError> {
         let lists = MemoryRevocations::new();
-        lists.replace(&load(&pool).await?);
+        lists.replace(&load(&pool, timeout).await?);
         let follower = Follower {
             pool: pool.clone(),
+            timeout,
             lists: lists.clone(),
         };
         let listener = ListenerHandle::spawn(&pool, REVOCATION_CHANNEL, follower);
         Ok(Self {
             pool,
+            timeout,
             lists,
             listener: std::sync::Arc::new(StopOnDrop(listener)),
         })
@@ -201,12 +225,12 @@ impl PostgresRevocations {
         .bind(&notice.kind)
         .bind(&notice.value)
         .bind(notice.at);
-        within(DEFAULT_QUERY_TIMEOUT, insert.execute(&self.pool)).await?;
+        within(self.timeout, insert.execute(&self.pool)).await?;
         // Denied tokens past their expiry are no longer needed.
         let expired =
             sqlx::query("DELETE FROM m2m_auth_jwt_revocations WHERE kind = 'jti' AND at < $1")
                 .bind(to_micros(SystemTime::now()));
-        within(DEFAULT_QUERY_TIMEOUT, expired.execute(&self.pool)).await?;
+        within(self.timeout, expired.execute(&self.pool)).await?;
         if let Some(entry) = notice.entry() {
             self.lists.apply(&[entry]);
         }
@@ -218,6 +242,7 @@ impl fmt::Debug for PostgresRevocations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresRevocations")
             .field("lists", &self.lists)
+            .field("timeout", &self.timeout)
             .field("listening", &self.is_listening())
             .finish_non_exhaustive()
     }

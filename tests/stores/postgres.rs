@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -16,7 +16,7 @@ use m2m_auth::{AuthLayer, Identity};
 use reqwest::StatusCode;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::pg::{Cluster, database};
+use crate::pg::{Cluster, database, partitionable_proxy};
 
 const PREFIX: &str = "pgtest";
 
@@ -269,49 +269,6 @@ async fn rolled_keys_over_http() {
         "a zero grace: at once"
     );
     assert_eq!(app.status(newer.key.expose_secret()).await, StatusCode::OK);
-}
-
-/// Passes bytes between a client and `upstream` until `frozen` is set, then
-/// holds them: a network partition, where the connection stays open and
-/// nothing arrives.
-async fn partitionable_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<AtomicBool>) {
-    let frozen = Arc::new(AtomicBool::new(false));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let f = Arc::clone(&frozen);
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
-                continue;
-            };
-            let (cr, cw) = client.into_split();
-            let (sr, sw) = server.into_split();
-            tokio::spawn(pipe(cr, sw, Arc::clone(&f)));
-            tokio::spawn(pipe(sr, cw, Arc::clone(&f)));
-        }
-    });
-    (addr, frozen)
-}
-
-async fn pipe(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    frozen: Arc<AtomicBool>,
-) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut buf = vec![0; 16 * 1024];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        while frozen.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
 }
 
 /// A database that stops answering (the connection open, nothing coming

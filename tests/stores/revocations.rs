@@ -1,11 +1,13 @@
 //! JWT revocation lists shared through PostgreSQL.
 
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use m2m_auth::jwt::{PostgresRevocations, Revocations, TokenRef};
 use sqlx::postgres::PgPoolOptions;
 
-use crate::pg::database;
+use crate::pg::{Cluster, database, partitionable_proxy};
 
 fn token<'a>(jti: &'a str, subject: &'a str, iat: SystemTime) -> TokenRef<'a> {
     TokenRef::of_parts("https://idp.test", subject, Some(jti), Some(iat))
@@ -90,5 +92,77 @@ async fn a_revocation_on_one_instance_reaches_the_others() {
             .await
             .is_err(),
         "values are bounded"
+    );
+}
+
+/// A database that stops answering (the connection open, nothing coming
+/// back) fails a revocation after the store's timeout instead of holding
+/// it, while tokens are still checked at once from memory; once the
+/// database answers again, revocations work.
+#[tokio::test]
+async fn a_database_that_stops_answering_fails_revocations_not_checks() {
+    let Some(cluster) = Cluster::start("revocations_partitioned") else {
+        return;
+    };
+    let upstream: SocketAddr = format!("127.0.0.1:{}", cluster.port()).parse().unwrap();
+    let (proxy, frozen) = partitionable_proxy(upstream).await;
+    let pool = PgPoolOptions::new()
+        .connect(&format!("postgres://postgres@{proxy}/postgres"))
+        .await
+        .unwrap();
+    PostgresRevocations::migrate(&pool).await.unwrap();
+    let r = PostgresRevocations::connect_with_timeout(pool, Duration::from_millis(500))
+        .await
+        .unwrap();
+    let now = SystemTime::now();
+    let until = now + Duration::from_mins(5);
+    r.revoke_token("https://idp.test", "jti-before", until)
+        .await
+        .unwrap();
+
+    frozen.store(true, Ordering::SeqCst);
+    // Bounded so that a missing timeout fails the test instead of hanging it.
+    let e = tokio::time::timeout(
+        Duration::from_secs(30),
+        r.revoke_token("https://idp.test", "jti-during", until),
+    )
+    .await
+    .expect("the revocation must time out by itself")
+    .expect_err("no answer, no revocation");
+    let mut chain = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        chain = format!("{chain}: {s}");
+        source = s.source();
+    }
+    assert!(chain.contains("did not answer within 500ms"), "{chain}");
+    let revoked = token("jti-before", "client", now);
+    let check = tokio::time::timeout(Duration::from_secs(1), r.is_revoked(&revoked))
+        .await
+        .expect("a check never waits for the database");
+    assert!(check.unwrap(), "what was revoked before stays revoked");
+    assert!(
+        !r.is_revoked(&token("jti-other", "client", now))
+            .await
+            .unwrap()
+    );
+
+    frozen.store(false, Ordering::SeqCst);
+    let back = Instant::now();
+    while r
+        .revoke_token("https://idp.test", "jti-after", until)
+        .await
+        .is_err()
+    {
+        assert!(
+            back.elapsed() < Duration::from_secs(30),
+            "revocations work again once the database answers"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        r.is_revoked_ready(&token("jti-after", "client", now))
+            .unwrap()
+            .unwrap()
     );
 }
