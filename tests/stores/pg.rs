@@ -282,3 +282,14 @@ async fn pipe(
         }
     }
 }
+
+/// `e` and its sources, joined by `: `.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        chain = format!("{chain}: {s}");
+        source = s.source();
+    }
+    chain
+}

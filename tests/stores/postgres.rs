@@ -16,7 +16,7 @@ use m2m_auth::{AuthLayer, Identity};
 use reqwest::StatusCode;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::pg::{Cluster, database, partitionable_proxy};
+use crate::pg::{Cluster, database, error_chain, partitionable_proxy};
 
 const PREFIX: &str = "pgtest";
 
@@ -320,12 +320,7 @@ async fn a_database_that_stops_answering_times_out_with_503() {
         .await
         .expect("management queries time out too")
         .expect_err("no answer, no key");
-    let mut chain = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        chain = format!("{chain}: {s}");
-        source = s.source();
-    }
+    let chain = error_chain(&e);
     assert!(chain.contains("did not answer within 500ms"), "{chain}");
 
     frozen.store(false, Ordering::SeqCst);

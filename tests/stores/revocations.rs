@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use m2m_auth::jwt::{PostgresRevocations, Revocations, TokenRef};
 use sqlx::postgres::PgPoolOptions;
 
-use crate::pg::{Cluster, database, partitionable_proxy};
+use crate::pg::{Cluster, database, error_chain, partitionable_proxy};
 
 fn token<'a>(jti: &'a str, subject: &'a str, iat: SystemTime) -> TokenRef<'a> {
     TokenRef::of_parts("https://idp.test", subject, Some(jti), Some(iat))
@@ -129,12 +129,7 @@ async fn a_database_that_stops_answering_fails_revocations_not_checks() {
     .await
     .expect("the revocation must time out by itself")
     .expect_err("no answer, no revocation");
-    let mut chain = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        chain = format!("{chain}: {s}");
-        source = s.source();
-    }
+    let chain = error_chain(&e);
     assert!(chain.contains("did not answer within 500ms"), "{chain}");
     let revoked = token("jti-before", "client", now);
     let check = tokio::time::timeout(Duration::from_secs(1), r.is_revoked(&revoked))
