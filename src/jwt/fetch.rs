@@ -100,7 +100,9 @@ impl StdError for FetchError {
 
 /// The default [`Fetch`]: `reqwest` over rustls (no OpenSSL), with the
 /// platform's CA roots, a timeout, a size cap, no redirects and no
-/// cookies.
+/// cookies. Its TLS uses rustls' default provider, aws-lc-rs, even where
+/// the `rust-crypto` feature verifies the JWTs; implement [`Fetch`] over
+/// another client to avoid it.
 #[derive(Clone, Debug)]
 pub struct HttpFetcher {
     client: reqwest::Client,
