@@ -100,9 +100,9 @@ impl StdError for FetchError {
 
 /// The default [`Fetch`]: `reqwest` over rustls (no OpenSSL), with the
 /// platform's CA roots, a timeout, a size cap, no redirects and no
-/// cookies. Its TLS uses rustls' default provider, aws-lc-rs, even where
-/// the `rust-crypto` feature verifies the JWTs; implement [`Fetch`] over
-/// another client to avoid it.
+/// cookies. Its TLS uses rustls' default provider, aws-lc-rs, which the
+/// `remote-jwks` feature compiles even where `rust-crypto` verifies the
+/// JWTs.
 #[derive(Clone, Debug)]
 pub struct HttpFetcher {
     client: reqwest::Client,
