@@ -132,6 +132,10 @@ impl PostgresKeyStore {
     /// When the connection is lost, `target` is told that every key may
     /// have changed, and the listener reconnects (after 1 s, then up to
     /// every 30 s); until then the cache serves entries until their TTL.
+    /// A connection that dies without a word (a partition, a NAT that
+    /// forgot it) is found out by a heartbeat: the listener notifies itself
+    /// every twice the store's query timeout (at most every 10 s) and gives
+    /// the connection up when it has heard nothing for three heartbeats.
     /// The task runs until [`ListenerHandle::stop`] is called; dropping
     /// the handle leaves it running.
     ///
@@ -139,7 +143,12 @@ impl PostgresKeyStore {
     ///
     /// When called outside a tokio runtime.
     pub fn listen<T: Invalidate>(&self, target: T) -> ListenerHandle {
-        ListenerHandle::spawn(&self.pool, NOTIFY_CHANNEL, Invalidating(target))
+        ListenerHandle::spawn(
+            &self.pool,
+            NOTIFY_CHANNEL,
+            Invalidating(target),
+            self.timeout,
+        )
     }
 }
 
@@ -231,14 +240,28 @@ pub struct ListenerHandle {
 
 impl ListenerHandle {
     /// Follows `channel` of `pool`'s database in a task on the current
-    /// tokio runtime, reconnecting after 1 s, then up to every 30 s.
-    pub(crate) fn spawn<S: Subscriber>(pool: &PgPool, channel: &'static str, to: S) -> Self {
+    /// tokio runtime, reconnecting after 1 s, then up to every 30 s; every
+    /// query of the task (connecting included) fails after `timeout`.
+    pub(crate) fn spawn<S: Subscriber>(
+        pool: &PgPool,
+        channel: &'static str,
+        to: S,
+        timeout: Duration,
+    ) -> Self {
         let listening = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(follow(pool.clone(), channel, to, Arc::clone(&listening)));
+        let task = tokio::spawn(follow(
+            pool.clone(),
+            channel,
+            to,
+            Heartbeat::for_timeout(timeout),
+            Arc::clone(&listening),
+        ));
         Self { task, listening }
     }
 
-    /// Whether the listener is connected and listening now.
+    /// Whether the listener is connected and listening now: it has heard
+    /// from the database (if only its own heartbeat) within the last three
+    /// heartbeats.
     pub fn is_listening(&self) -> bool {
         self.listening.load(Ordering::Acquire)
     }
@@ -250,42 +273,72 @@ impl ListenerHandle {
     }
 }
 
+/// Most time between two heartbeats of a listener.
+const MAX_HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// How a listener finds out that its connection died without a word (a
+/// partition, a NAT or firewall that forgot it): a connection that only
+/// receives would otherwise wait for notifications that never come, for
+/// hours, while it reports itself listening. Every `every` the listener
+/// notifies itself through the pool, on a channel of its own, and it gives
+/// the connection up (and reconnects, and resyncs) when nothing at all has
+/// arrived on it for three heartbeats.
+#[derive(Clone, Copy, Debug)]
+struct Heartbeat {
+    every: Duration,
+    timeout: Duration,
+}
+
+impl Heartbeat {
+    /// Every twice the query timeout, at most every [`MAX_HEARTBEAT`].
+    fn for_timeout(timeout: Duration) -> Self {
+        Self {
+            every: (timeout * 2).min(MAX_HEARTBEAT),
+            timeout,
+        }
+    }
+
+    fn silence(self) -> Duration {
+        self.every * 3
+    }
+}
+
+/// A channel name of this listener's own, for its heartbeat.
+fn own_channel() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    // Random, so that listeners of other processes do not hear it; the
+    // counter keeps it unique here should the OS RNG fail.
+    let random = getrandom::u64().unwrap_or_default();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "m2m_auth_heartbeat_{random:016x}_{}_{n}",
+        std::process::id()
+    )
+}
+
 async fn follow<S: Subscriber>(
     pool: PgPool,
     channel: &'static str,
     to: S,
+    heartbeat: Heartbeat,
     listening: Arc<AtomicBool>,
 ) {
     const FIRST_RETRY: Duration = Duration::from_secs(1);
     const MAX_RETRY: Duration = Duration::from_secs(30);
+    let own = own_channel();
     let mut retry = FIRST_RETRY;
     loop {
-        match subscribe(&pool, channel).await {
+        match within(heartbeat.timeout, subscribe(&pool, channel, &own)).await {
             Ok(mut listener) => match to.resync().await {
                 Ok(()) => {
                     listening.store(true, Ordering::Release);
                     retry = FIRST_RETRY;
                     tracing::debug!(target: "m2m_auth", channel, "listening for changes");
-                    loop {
-                        match listener.try_recv().await {
-                            Ok(Some(n)) => to.notified(n.payload()),
-                            // Reconnected at once; what was sent meanwhile is lost.
-                            Ok(None) => {
-                                if to.resync().await.is_err() {
-                                    break;
-                                }
-                            }
-                            Err(e) => {
-                                tracing::warn!(
-                                    target: "m2m_auth",
-                                    channel,
-                                    error = %e,
-                                    "change listener lost its connection; caches fall back to their TTL"
-                                );
-                                break;
-                            }
-                        }
-                    }
+                    // The heartbeat stops with this connection, or with
+                    // the task.
+                    let beating = Beating(tokio::spawn(beat(pool.clone(), own.clone(), heartbeat)));
+                    receive(&mut listener, channel, &own, &to, heartbeat).await;
+                    drop(beating);
                     listening.store(false, Ordering::Release);
                 }
                 Err(e) => {
@@ -301,9 +354,75 @@ async fn follow<S: Subscriber>(
     }
 }
 
-async fn subscribe(pool: &PgPool, channel: &str) -> Result<PgListener, sqlx::Error> {
+/// Hands notifications to `to` until the connection is lost, or silent
+/// for longer than the heartbeat allows.
+async fn receive<S: Subscriber>(
+    listener: &mut PgListener,
+    channel: &'static str,
+    own: &str,
+    to: &S,
+    heartbeat: Heartbeat,
+) {
+    loop {
+        // On a timeout the listener is dropped, so an unfinished receive
+        // leaves nothing behind.
+        match tokio::time::timeout(heartbeat.silence(), listener.try_recv()).await {
+            Ok(Ok(Some(n))) if n.channel() == own => {}
+            Ok(Ok(Some(n))) => to.notified(n.payload()),
+            // Reconnected at once; what was sent meanwhile is lost.
+            Ok(Ok(None)) => {
+                if to.resync().await.is_err() {
+                    return;
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    target: "m2m_auth",
+                    channel,
+                    error = %e,
+                    "change listener lost its connection; reconnecting"
+                );
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    target: "m2m_auth",
+                    channel,
+                    silent_for = ?heartbeat.silence(),
+                    "change listener heard nothing, not even its heartbeat; reconnecting"
+                );
+                return;
+            }
+        }
+    }
+}
+
+/// Stops the heartbeat when dropped.
+struct Beating(tokio::task::JoinHandle<()>);
+
+impl Drop for Beating {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Notifies `own` through the pool every heartbeat, forever.
+async fn beat(pool: PgPool, own: String, heartbeat: Heartbeat) {
+    let mut every = tokio::time::interval(heartbeat.every);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let ping = sqlx::query("SELECT pg_notify($1, '')").bind(&own);
+        if let Err(e) = within(heartbeat.timeout, ping.execute(&pool)).await {
+            // The listener's silence decides; this only explains it.
+            tracing::debug!(target: "m2m_auth", error = %e, "change listener heartbeat not sent");
+        }
+    }
+}
+
+async fn subscribe(pool: &PgPool, channel: &str, own: &str) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(channel).await?;
+    listener.listen_all([channel, own]).await?;
     Ok(listener)
 }
 

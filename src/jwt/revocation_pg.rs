@@ -181,7 +181,7 @@ impl PostgresRevocations {
             timeout,
             lists: lists.clone(),
         };
-        let listener = ListenerHandle::spawn(&pool, REVOCATION_CHANNEL, follower);
+        let listener = ListenerHandle::spawn(&pool, REVOCATION_CHANNEL, follower, timeout);
         Ok(Self {
             pool,
             timeout,

@@ -161,3 +161,69 @@ async fn a_database_that_stops_answering_fails_revocations_not_checks() {
             .unwrap()
     );
 }
+
+/// A listener whose connection goes silent (a partition: open, nothing
+/// arriving) notices by its heartbeat, says it is not listening, and once
+/// the database is reachable again reconnects and loads what it missed.
+#[tokio::test]
+async fn a_silent_listener_notices_and_catches_up() {
+    let Some(cluster) = Cluster::start("revocations_silent_listener") else {
+        return;
+    };
+    let upstream: SocketAddr = format!("127.0.0.1:{}", cluster.port()).parse().unwrap();
+    let (proxy, frozen) = partitionable_proxy(upstream).await;
+    // A through the proxy, with a 500 ms timeout: a heartbeat every 1 s,
+    // silence allowed for 3 s. B directly.
+    let pool = PgPoolOptions::new()
+        .connect(&format!("postgres://postgres@{proxy}/postgres"))
+        .await
+        .unwrap();
+    PostgresRevocations::migrate(&pool).await.unwrap();
+    let a = PostgresRevocations::connect_with_timeout(pool, Duration::from_millis(500))
+        .await
+        .unwrap();
+    let b = instance(&cluster.url()).await;
+    let start = Instant::now();
+    while !a.is_listening() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "A never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Quiet for longer than the silence allowed: the heartbeat alone
+    // keeps the listener up.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(a.is_listening(), "a quiet connection is not a dead one");
+
+    frozen.store(true, Ordering::SeqCst);
+    let start = Instant::now();
+    while a.is_listening() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the silent connection was never noticed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("silent listener noticed after {:?}", start.elapsed());
+    let now = SystemTime::now();
+    b.revoke_token(
+        "https://idp.test",
+        "jti-missed",
+        now + Duration::from_mins(5),
+    )
+    .await
+    .unwrap();
+    let missed = token("jti-missed", "client", now);
+    assert!(!a.is_revoked_ready(&missed).unwrap().unwrap());
+
+    frozen.store(false, Ordering::SeqCst);
+    let start = Instant::now();
+    while !(a.is_listening() && a.is_revoked_ready(&missed).unwrap().unwrap()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "A must reconnect and load what it missed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
