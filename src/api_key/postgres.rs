@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 use super::repository::to_micros;
 use super::sql::{Fields, Update, columns, db, stored};
@@ -328,7 +328,8 @@ async fn follow<S: Subscriber>(
     let own = own_channel();
     let mut retry = FIRST_RETRY;
     loop {
-        match within(heartbeat.timeout, subscribe(&pool, channel, &own)).await {
+        let subscribed = subscribe(&pool, channel, &own, heartbeat.timeout);
+        match within(heartbeat.timeout, subscribed).await {
             Ok(mut listener) => match to.resync().await {
                 Ok(()) => {
                     listening.store(true, Ordering::Release);
@@ -420,8 +421,23 @@ async fn beat(pool: PgPool, own: String, heartbeat: Heartbeat) {
     }
 }
 
-async fn subscribe(pool: &PgPool, channel: &str, own: &str) -> Result<PgListener, sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
+async fn subscribe(
+    pool: &PgPool,
+    channel: &str,
+    own: &str,
+    timeout: Duration,
+) -> Result<PgListener, sqlx::Error> {
+    // The listener's connection comes from a pool of its own: sqlx hands a
+    // listener's connection back to its pool after an `UNLISTEN`, which on
+    // a connection given up for silence may wait until TCP gives up, and
+    // must not hold a connection the queries need meanwhile.
+    let solo = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(timeout)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect_lazy_with(PgConnectOptions::clone(&pool.connect_options()));
+    let mut listener = PgListener::connect_with(&solo).await?;
     listener.listen_all([channel, own]).await?;
     Ok(listener)
 }

@@ -173,8 +173,10 @@ async fn a_silent_listener_notices_and_catches_up() {
     let upstream: SocketAddr = format!("127.0.0.1:{}", cluster.port()).parse().unwrap();
     let (proxy, frozen) = partitionable_proxy(upstream).await;
     // A through the proxy, with a 500 ms timeout: a heartbeat every 1 s,
-    // silence allowed for 3 s. B directly.
+    // silence allowed for 3 s. B directly. A's pool has one connection,
+    // which the listener must leave to the queries and the heartbeat.
     let pool = PgPoolOptions::new()
+        .max_connections(1)
         .connect(&format!("postgres://postgres@{proxy}/postgres"))
         .await
         .unwrap();
@@ -195,6 +197,13 @@ async fn a_silent_listener_notices_and_catches_up() {
     // keeps the listener up.
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(a.is_listening(), "a quiet connection is not a dead one");
+    a.revoke_token(
+        "https://idp.test",
+        "jti-a",
+        SystemTime::now() + Duration::from_mins(5),
+    )
+    .await
+    .expect("the listener holds no connection of the pool");
 
     frozen.store(true, Ordering::SeqCst);
     let start = Instant::now();
