@@ -370,11 +370,15 @@ async fn receive<S: Subscriber>(
         match tokio::time::timeout(heartbeat.silence(), listener.try_recv()).await {
             Ok(Ok(Some(n))) if n.channel() == own => {}
             Ok(Ok(Some(n))) => to.notified(n.payload()),
-            // Reconnected at once; what was sent meanwhile is lost.
+            // The connection is lost: reconnect (and resync) in `follow`,
+            // not listening meanwhile.
             Ok(Ok(None)) => {
-                if to.resync().await.is_err() {
-                    return;
-                }
+                tracing::warn!(
+                    target: "m2m_auth",
+                    channel,
+                    "change listener lost its connection; reconnecting"
+                );
+                return;
             }
             Ok(Err(e)) => {
                 tracing::warn!(
@@ -438,6 +442,9 @@ async fn subscribe(
         .idle_timeout(None)
         .connect_lazy_with(PgConnectOptions::clone(&pool.connect_options()));
     let mut listener = PgListener::connect_with(&solo).await?;
+    // A lost connection is reported, not replaced behind our back: until
+    // `follow` has reconnected, the listener does not claim to listen.
+    listener.eager_reconnect(false);
     listener.listen_all([channel, own]).await?;
     Ok(listener)
 }
