@@ -31,10 +31,14 @@ pub const MAX_REVOCATION_VALUE_BYTES: usize = 1024;
 /// revocation is written to the table, applied to the local copy at once,
 /// and announced with `NOTIFY`; every instance's listener applies it within
 /// moments. When the listener loses its connection it reconnects and loads
-/// the lists again, so nothing announced meanwhile is missed. Every query
-/// fails after 5 s with a [`StoreError`] (set another limit with
-/// [`connect_with_timeout`](Self::connect_with_timeout)); checking a token
-/// never waits for the database, so a database that stops answering
+/// the lists again, so nothing announced meanwhile is missed; one that
+/// goes silent instead (a partition) is given up after three heartbeats
+/// without a word, as for
+/// [`PostgresKeyStore::listen`](crate::api_key::PostgresKeyStore::listen).
+///
+/// Every query fails after 5 s with a [`StoreError`] (set another limit
+/// with [`connect_with_timeout`](Self::connect_with_timeout)); checking a
+/// token never waits for the database, so a database that stops answering
 /// delays revocations, not requests. A revocation that failed may still
 /// have reached the database (and then every instance); revoking again is
 /// safe.
