@@ -134,7 +134,7 @@ impl PostgresKeyStore {
     /// every 30 s); until then the cache serves entries until their TTL.
     /// A connection that dies without a word (a partition, a NAT that
     /// forgot it) is found out by a heartbeat: the listener notifies itself
-    /// every twice the store's query timeout (at most every 10 s) and gives
+    /// every twice the store's query timeout (within 100 ms and 10 s) and gives
     /// the connection up when it has heard nothing for three heartbeats.
     /// The task runs until [`ListenerHandle::stop`] is called; dropping
     /// the handle leaves it running.
@@ -275,6 +275,8 @@ impl ListenerHandle {
 
 /// Most time between two heartbeats of a listener.
 const MAX_HEARTBEAT: Duration = Duration::from_secs(10);
+/// Least time between two heartbeats, whatever the query timeout.
+const MIN_HEARTBEAT: Duration = Duration::from_millis(100);
 
 /// How a listener finds out that its connection died without a word (a
 /// partition, a NAT or firewall that forgot it): a connection that only
@@ -290,10 +292,13 @@ struct Heartbeat {
 }
 
 impl Heartbeat {
-    /// Every twice the query timeout, at most every [`MAX_HEARTBEAT`].
+    /// Every twice the query timeout, within [`MIN_HEARTBEAT`] and
+    /// [`MAX_HEARTBEAT`].
     fn for_timeout(timeout: Duration) -> Self {
         Self {
-            every: (timeout * 2).min(MAX_HEARTBEAT),
+            every: timeout
+                .saturating_mul(2)
+                .clamp(MIN_HEARTBEAT, MAX_HEARTBEAT),
             timeout,
         }
     }
@@ -587,6 +592,20 @@ impl KeyRepository for PostgresKeyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heartbeats_follow_the_timeout_within_bounds() {
+        let every = |t| Heartbeat::for_timeout(t).every;
+        assert_eq!(every(Duration::from_millis(500)), Duration::from_secs(1));
+        assert_eq!(every(DEFAULT_QUERY_TIMEOUT), MAX_HEARTBEAT);
+        // Any timeout a user may set gives a heartbeat a timer accepts.
+        assert_eq!(every(Duration::ZERO), MIN_HEARTBEAT);
+        assert_eq!(every(Duration::MAX), MAX_HEARTBEAT);
+        assert_eq!(
+            Heartbeat::for_timeout(Duration::MAX).silence(),
+            MAX_HEARTBEAT * 3
+        );
+    }
 
     #[test]
     fn digests_parse_from_hex() {
