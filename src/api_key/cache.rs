@@ -336,6 +336,24 @@ mod tests {
         s.inner().calls.load(Ordering::SeqCst)
     }
 
+    /// Any TTL a user may set works, however long: no panic, and a found
+    /// record is served from the cache.
+    #[tokio::test]
+    async fn huge_ttls_are_accepted() {
+        let slow = Arc::new(Slow::default());
+        let cached = CachedKeyStore::builder(Arc::clone(&slow))
+            .ttl(Duration::MAX)
+            .negative_ttl(Duration::MAX)
+            .build();
+        let (a, b) = (KeyDigest::of("a"), KeyDigest::of("b"));
+        slow.keys.insert(a, KeyRecord::builder("ka", "o").build());
+        for _ in 0..2 {
+            assert!(cached.lookup(&a).await.unwrap().is_some());
+            assert!(cached.lookup(&b).await.unwrap().is_none());
+        }
+        assert_eq!(calls(&cached), 2, "the second round from the cache");
+    }
+
     #[tokio::test]
     async fn hits_misses_errors_and_invalidation() {
         let slow = Arc::new(Slow::default());

@@ -45,6 +45,7 @@ pub async fn run<R: KeyRepository>(repo: R) {
     paging(Arc::clone(&repo)).await;
     concurrent_updates(Arc::clone(&repo)).await;
     roll(Arc::clone(&repo)).await;
+    roll_endless(Arc::clone(&repo)).await;
     expiry(repo).await;
 }
 
@@ -553,6 +554,33 @@ pub async fn roll<R: KeyRepository>(repo: Arc<R>) {
     assert_eq!(active.len(), 4, "only the new keys are active");
     assert!(active.iter().all(|k| k.rolled_from().is_some()));
     drop(now_gone);
+}
+
+/// A grace past the end of time (`Duration::MAX`): the old key keeps
+/// working, until its own expiry if it has one, and nothing overflows.
+///
+/// # Panics
+///
+/// When `repo` breaks a rule.
+pub async fn roll_endless<R: KeyRepository>(repo: Arc<R>) {
+    let keys = manager(Arc::clone(&repo));
+    let expiry = SystemTime::now() + Duration::from_hours(2);
+    let who = owner("roll-endless");
+    let dated = keys
+        .create(NewKey::new(&who).expires_at(Some(expiry)))
+        .await
+        .expect("create");
+    let undated = keys.create(NewKey::new(&who)).await.expect("create");
+    for old in [&dated, &undated] {
+        keys.roll(old.record.key_id(), Duration::MAX)
+            .await
+            .expect("roll with an endless grace");
+        let old_now = looked_up(&*repo, &old.key.digest())
+            .await
+            .expect("old kept");
+        assert_eq!(old_now.status(), KeyStatus::Active);
+        assert_eq!(old_now.expires_at(), old.record.expires_at());
+    }
 }
 
 /// Expiry and grace deadlines hold on every lookup, without any call to the

@@ -386,7 +386,10 @@ impl<R: KeyRepository> KeyManager<R> {
             }
         } else {
             KeyChange {
-                expires_at: Some(ExpiryChange::NotAfter(truncate_micros(now + grace))),
+                // A grace past the end of time leaves the expiry alone.
+                expires_at: now
+                    .checked_add(grace)
+                    .map(|end| ExpiryChange::NotAfter(truncate_micros(end))),
                 ..KeyChange::default()
             }
         };

@@ -274,7 +274,10 @@ pub(crate) fn from_micros(micros: i64) -> SystemTime {
 /// any store unchanged.
 pub(crate) fn truncate_micros(t: SystemTime) -> SystemTime {
     match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => UNIX_EPOCH + Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(0)),
+        // Beyond u64 microseconds (half a million years): the latest it can.
+        Ok(d) => {
+            UNIX_EPOCH + Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        }
         Err(_) => t,
     }
 }

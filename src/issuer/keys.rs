@@ -184,8 +184,9 @@ impl SigningKeys {
     }
 
     /// The next key signs from now on; the key that signed until now stays
-    /// published for `token_lifetime` (its last token's life), then goes.
-    /// With generated keys, a new next key is made.
+    /// published for `token_lifetime` (its last token's life, at most
+    /// [`MAX_TOKEN_LIFETIME`](super::MAX_TOKEN_LIFETIME)), then goes. With
+    /// generated keys, a new next key is made.
     ///
     /// # Errors
     ///
@@ -202,7 +203,8 @@ impl SigningKeys {
                 "a next signing key (add_next_pem) to rotate to",
             ));
         }
-        let until = SystemTime::now() + token_lifetime;
+        // No token lives longer than MAX_TOKEN_LIFETIME, whatever was asked.
+        let until = SystemTime::now() + token_lifetime.min(super::MAX_TOKEN_LIFETIME);
         for (role, _) in keys.iter_mut() {
             *role = match *role {
                 Role::Active => Role::Retired(until),
@@ -327,5 +329,39 @@ impl fmt::Debug for SigningKeys {
                     .collect::<Vec<_>>(),
             )
             .finish()
+    }
+}
+
+#[cfg(all(test, any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+mod tests {
+    use super::*;
+
+    /// Any lifetime may be asked for: the retired key is published for at
+    /// most a day, and nothing overflows.
+    #[test]
+    fn rotating_with_an_endless_lifetime() {
+        let keys = SigningKeys::generate().unwrap();
+        let first = keys.active_kid();
+        keys.rotate(Duration::MAX).unwrap();
+        assert_ne!(keys.active_kid(), first);
+        let published: Vec<_> = keys
+            .jwks()
+            .keys
+            .iter()
+            .filter_map(|k| k.common.key_id.clone())
+            .collect();
+        assert!(
+            published.contains(&first.to_string()),
+            "retired, still published"
+        );
+        let lock = keys.lock();
+        let retired_until = lock.iter().find_map(|(role, _)| match role {
+            Role::Retired(until) => Some(*until),
+            _ => None,
+        });
+        assert!(
+            retired_until.unwrap() <= SystemTime::now() + crate::issuer::MAX_TOKEN_LIFETIME,
+            "published no longer than a token can live"
+        );
     }
 }
