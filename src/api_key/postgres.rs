@@ -593,6 +593,21 @@ impl KeyRepository for PostgresKeyStore {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn any_timeout_is_taken() {
+        for timeout in [Duration::ZERO, Duration::MAX] {
+            let answer = within(timeout, std::future::ready(Ok::<_, sqlx::Error>(1))).await;
+            assert_eq!(answer.unwrap(), 1, "an answer at once is taken");
+        }
+        let never = std::future::pending::<Result<(), sqlx::Error>>();
+        let e = within(Duration::from_millis(1), never).await.unwrap_err();
+        let why = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(
+            why.as_deref(),
+            Some("the database did not answer within 1ms")
+        );
+    }
+
     #[test]
     fn heartbeats_follow_the_timeout_within_bounds() {
         let every = |t| Heartbeat::for_timeout(t).every;
