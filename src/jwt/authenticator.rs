@@ -18,6 +18,9 @@ use crate::identity::Identity;
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Default clock skew allowed on `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_mins(1);
+/// Most clock skew [`JwtAuthenticatorBuilder::leeway`] accepts: more would
+/// keep expired access tokens working for longer than many of them live.
+pub const MAX_LEEWAY: Duration = Duration::from_mins(5);
 /// The claims scopes are read from by default, in this order; their scopes
 /// are combined.
 pub const DEFAULT_SCOPE_CLAIMS: [&str; 3] = ["scope", "scp", "permissions"];
@@ -423,7 +426,8 @@ impl JwtAuthenticatorBuilder {
     }
 
     /// Clock skew allowed on `exp`, `nbf` and `iat`. Defaults to
-    /// [`DEFAULT_LEEWAY`] (60 s).
+    /// [`DEFAULT_LEEWAY`] (60 s); [`build`](Self::build) refuses more than
+    /// [`MAX_LEEWAY`] (5 min).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = Some(leeway);
         self
@@ -466,7 +470,8 @@ impl JwtAuthenticatorBuilder {
     /// [`ConfigError::NoUsableKey`] when no key fits any of the algorithms;
     /// [`ConfigError::NoCryptoBackend`] when the crate was built without a
     /// crypto backend; [`ConfigError::InvalidSetting`] for an empty issuer
-    /// or audience, a zero size cap, or more than 64 scope claims.
+    /// or audience, a zero size cap, more than 64 scope claims, or a leeway
+    /// over [`MAX_LEEWAY`].
     pub fn build(self) -> Result<JwtAuthenticator, ConfigError> {
         backend::provider()?;
         let issuer = self.issuer.ok_or(ConfigError::Missing("issuer"))?;
@@ -499,6 +504,12 @@ impl JwtAuthenticatorBuilder {
             }
             _ => {}
         }
+        let leeway = self.leeway.unwrap_or(DEFAULT_LEEWAY);
+        if leeway > MAX_LEEWAY {
+            return Err(ConfigError::InvalidSetting(format!(
+                "leeway {leeway:?} is over {MAX_LEEWAY:?}: expired tokens would keep working"
+            )));
+        }
         let max_token_bytes = self.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
         if max_token_bytes == 0 {
             return Err(ConfigError::InvalidSetting(
@@ -529,7 +540,7 @@ impl JwtAuthenticatorBuilder {
                 policy: Policy {
                     issuer: Arc::from(issuer),
                     audiences,
-                    leeway: self.leeway.unwrap_or(DEFAULT_LEEWAY),
+                    leeway,
                     scope_claims,
                 },
                 require_at_jwt: self.require_at_jwt,

@@ -57,7 +57,7 @@ mod revocation_pg;
 pub use self::algorithm::Algorithm;
 pub use self::authenticator::{
     DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, DEFAULT_SCOPE_CLAIMS, JwtAuthenticator,
-    JwtAuthenticatorBuilder,
+    JwtAuthenticatorBuilder, MAX_LEEWAY,
 };
 pub use self::backend::backend;
 #[cfg_attr(not(feature = "issuer"), allow(unused_imports))]

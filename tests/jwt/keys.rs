@@ -193,6 +193,16 @@ fn the_builder_refuses_incomplete_configurations() {
     ));
     assert!(full().max_token_size(0).build().is_err());
     assert!(full().issuer("").build().is_err());
+    // A leeway that would keep expired tokens working is refused.
+    assert!(full().leeway(m2m_auth::jwt::MAX_LEEWAY).build().is_ok());
+    for leeway in [
+        m2m_auth::jwt::MAX_LEEWAY + std::time::Duration::from_secs(1),
+        std::time::Duration::MAX,
+    ] {
+        let e = full().leeway(leeway).build().unwrap_err();
+        assert!(matches!(e, ConfigError::InvalidSetting(_)), "{e:?}");
+        assert!(e.to_string().contains("leeway"), "{e}");
+    }
 }
 
 #[test]
