@@ -13,6 +13,7 @@ use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHE
 use http::request::Parts;
 use http::{HeaderValue, StatusCode};
 use serde_json::json;
+use zeroize::Zeroizing;
 
 use super::{MAX_TOKEN_LIFETIME, Shared, issuer_path};
 use crate::api_key::KeyRepository;
@@ -72,7 +73,8 @@ impl OAuthError {
 struct Form {
     grant_type: Option<String>,
     client_id: Option<String>,
-    client_secret: Option<String>,
+    /// Wiped when dropped, as every copy of the secret here is.
+    client_secret: Option<Zeroizing<String>>,
     scope: Option<String>,
     audience: Option<String>,
     resource: Option<String>,
@@ -100,10 +102,22 @@ fn parse_form(parts: &Parts, body: &[u8]) -> Result<Form, OAuthError> {
     }
     let mut form = Form::default();
     for (name, value) in form_urlencoded::parse(body) {
+        if name == "client_secret" {
+            if form
+                .client_secret
+                .replace(Zeroizing::new(value.into_owned()))
+                .is_some()
+            {
+                return Err(err(
+                    "invalid_request",
+                    "the parameter client_secret is given more than once",
+                ));
+            }
+            continue;
+        }
         let slot = match &*name {
             "grant_type" => &mut form.grant_type,
             "client_id" => &mut form.client_id,
-            "client_secret" => &mut form.client_secret,
             "scope" => &mut form.scope,
             "audience" => &mut form.audience,
             "resource" => &mut form.resource,
@@ -121,7 +135,7 @@ fn parse_form(parts: &Parts, body: &[u8]) -> Result<Form, OAuthError> {
 
 /// The client's credentials: HTTP Basic (RFC 6749 §2.3.1: both parts
 /// form-encoded) or in the body, not both.
-fn credentials(parts: &Parts, form: &mut Form) -> Result<(String, String), OAuthError> {
+fn credentials(parts: &Parts, form: &mut Form) -> Result<(String, Zeroizing<String>), OAuthError> {
     let basic = match parts.headers.get(AUTHORIZATION) {
         None => None,
         Some(v) => {
@@ -136,21 +150,26 @@ fn credentials(parts: &Parts, form: &mut Form) -> Result<(String, String), OAuth
                     "use HTTP Basic client authentication",
                 ));
             };
-            let decoded = STANDARD
-                .decode(encoded.trim_ascii())
-                .map_err(|_| err("invalid_client", "malformed Basic credentials"))?;
-            let decoded = String::from_utf8(decoded)
+            let decoded = Zeroizing::new(
+                STANDARD
+                    .decode(encoded.trim_ascii())
+                    .map_err(|_| err("invalid_client", "malformed Basic credentials"))?,
+            );
+            let decoded = std::str::from_utf8(&decoded)
                 .map_err(|_| err("invalid_client", "malformed Basic credentials"))?;
             let (id, secret) = decoded
                 .split_once(':')
                 .ok_or_else(|| err("invalid_client", "malformed Basic credentials"))?;
-            let unescape = |s: &str| -> String {
-                form_urlencoded::parse(format!("x={s}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
+            let unescape = |s: &str| -> Zeroizing<String> {
+                let pair = Zeroizing::new(format!("x={s}"));
+                Zeroizing::new(
+                    form_urlencoded::parse(pair.as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default(),
+                )
             };
-            Some((unescape(id), unescape(secret)))
+            Some((unescape(id).to_string(), unescape(secret)))
         }
     };
     let posted = form.client_secret.take();

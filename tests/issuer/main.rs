@@ -304,6 +304,15 @@ async fn every_error_of_rfc6749() {
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),
+        (
+            None,
+            format!(
+                "grant_type=client_credentials&client_id=billing&client_secret={0}&client_secret={0}",
+                idp.secret
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
     ];
     for (basic, form, status, error) in cases {
         assert_eq!(
