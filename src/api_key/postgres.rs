@@ -333,8 +333,7 @@ async fn follow<S: Subscriber>(
     let own = own_channel();
     let mut retry = FIRST_RETRY;
     loop {
-        let subscribed = subscribe(&pool, channel, &own, heartbeat.timeout);
-        match within(heartbeat.timeout, subscribed).await {
+        match within(heartbeat.timeout, subscribe(&pool, channel, &own)).await {
             Ok(mut listener) => match to.resync().await {
                 Ok(()) => {
                     listening.store(true, Ordering::Release);
@@ -430,19 +429,15 @@ async fn beat(pool: PgPool, own: String, heartbeat: Heartbeat) {
     }
 }
 
-async fn subscribe(
-    pool: &PgPool,
-    channel: &str,
-    own: &str,
-    timeout: Duration,
-) -> Result<PgListener, sqlx::Error> {
+/// A listener on `channel` and `own`; the caller bounds how long it may
+/// take.
+async fn subscribe(pool: &PgPool, channel: &str, own: &str) -> Result<PgListener, sqlx::Error> {
     // The listener's connection comes from a pool of its own: sqlx hands a
     // listener's connection back to its pool after an `UNLISTEN`, which on
     // a connection given up for silence may wait until TCP gives up, and
     // must not hold a connection the queries need meanwhile.
     let solo = PgPoolOptions::new()
         .max_connections(1)
-        .acquire_timeout(timeout)
         .max_lifetime(None)
         .idle_timeout(None)
         .connect_lazy_with(PgConnectOptions::clone(&pool.connect_options()));
