@@ -374,21 +374,13 @@ async fn receive<S: Subscriber>(
         match tokio::time::timeout(heartbeat.silence(), listener.try_recv()).await {
             Ok(Ok(Some(n))) if n.channel() == own => {}
             Ok(Ok(Some(n))) => to.notified(n.payload()),
-            // The connection is lost: reconnect (and resync) in `follow`,
-            // not listening meanwhile.
-            Ok(Ok(None)) => {
+            // The connection is lost (`None`, or an error): reconnect (and
+            // resync) in `follow`, not listening meanwhile.
+            Ok(lost) => {
                 tracing::warn!(
                     target: "m2m_auth",
                     channel,
-                    "change listener lost its connection; reconnecting"
-                );
-                return;
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(
-                    target: "m2m_auth",
-                    channel,
-                    error = %e,
+                    error = lost.err().map(tracing::field::display),
                     "change listener lost its connection; reconnecting"
                 );
                 return;
