@@ -1,6 +1,6 @@
 //! Reading credentials out of request headers, shared by every authenticator.
 
-use http::header::{AUTHORIZATION, HeaderMap};
+use http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 
 use crate::error::AuthError;
 
@@ -11,14 +11,26 @@ use crate::error::AuthError;
 /// not a `b64token` (letters, digits, `-._~+/`, then `=` padding), or when
 /// the header is repeated.
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
-    const SCHEME: &[u8] = b"bearer";
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(AuthError::invalid_request("duplicate_authorization_header"));
+        return Err(duplicate_authorization());
     }
+    bearer_of(value)
+}
+
+/// The error for a repeated `Authorization` header.
+pub(crate) fn duplicate_authorization() -> AuthError {
+    AuthError::invalid_request("duplicate_authorization_header")
+}
+
+/// The bearer token of one `Authorization` header value, as
+/// [`bearer_token`] reads it, for callers that found the header
+/// themselves (and checked it is not repeated).
+pub(crate) fn bearer_of(value: &HeaderValue) -> Result<Option<&str>, AuthError> {
+    const SCHEME: &[u8] = b"bearer";
     let bytes = value.as_bytes();
     let is_bearer = bytes.len() >= SCHEME.len()
         && bytes[..SCHEME.len()].eq_ignore_ascii_case(SCHEME)

@@ -2,11 +2,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use http::HeaderName;
+use http::header::AUTHORIZATION;
 use http::request::Parts;
 
 use super::{KeyDigest, KeyFormat, KeyRecord, KeyStatus, KeyStore, StoreError};
 use crate::authenticator::{Authentication, Authenticator};
-use crate::credentials::bearer_token;
+use crate::credentials::{bearer_of, bearer_token, duplicate_authorization};
 use crate::error::{AuthError, ConfigError};
 use crate::identity::Identity;
 
@@ -68,37 +69,48 @@ impl<S: KeyStore> ApiKeyAuthenticator<S> {
 
     /// The key in `request`, if there is one of this authenticator's.
     fn find<'r>(&self, request: &'r Parts) -> Result<Option<&'r str>, AuthError> {
+        if self.headers.is_empty() {
+            return Ok(self.bearer_key(bearer_token(&request.headers)?));
+        }
         // One pass over the headers (a handful), rather than a hash lookup
-        // per configured name.
+        // per configured name and another for `Authorization`.
         let mut found: Option<(&HeaderName, &'r str)> = None;
-        if !self.headers.is_empty() {
-            for (name, value) in &request.headers {
-                if !self.headers.iter().any(|h| h == name) {
-                    continue;
-                }
-                let value = value
-                    .to_str()
-                    .map_err(|_| AuthError::invalid("malformed_header"))?;
-                if let Some((first, _)) = found {
-                    return Err(AuthError::invalid_request(if first == name {
-                        "duplicate_credential_header"
-                    } else {
-                        "multiple_credentials"
-                    }));
-                }
-                found = Some((name, value));
+        let (mut authorization, mut repeated) = (None, false);
+        for (name, value) in &request.headers {
+            if name == AUTHORIZATION {
+                repeated |= authorization.replace(value).is_some();
+                continue;
             }
-        }
-        if self.bearer
-            && let Some(token) = bearer_token(&request.headers)?
-            && self.format.matches_prefix(token)
-        {
-            if found.is_some() {
-                return Err(AuthError::invalid_request("multiple_credentials"));
+            if !self.headers.iter().any(|h| h == name) {
+                continue;
             }
-            return Ok(Some(token));
+            let value = value
+                .to_str()
+                .map_err(|_| AuthError::invalid("malformed_header"))?;
+            if let Some((first, _)) = found {
+                return Err(AuthError::invalid_request(if first == name {
+                    "duplicate_credential_header"
+                } else {
+                    "multiple_credentials"
+                }));
+            }
+            found = Some((name, value));
         }
-        Ok(found.map(|(_, key)| key))
+        let bearer = match authorization {
+            Some(_) if repeated && self.bearer => return Err(duplicate_authorization()),
+            Some(value) if self.bearer => self.bearer_key(bearer_of(value)?),
+            _ => None,
+        };
+        match (found, bearer) {
+            (Some(_), Some(_)) => Err(AuthError::invalid_request("multiple_credentials")),
+            (Some((_, key)), None) => Ok(Some(key)),
+            (None, bearer) => Ok(bearer),
+        }
+    }
+
+    /// `token` if bearer keys are read and it is one of this format's.
+    fn bearer_key<'r>(&self, token: Option<&'r str>) -> Option<&'r str> {
+        token.filter(|t| self.bearer && self.format.matches_prefix(t))
     }
 }
 
@@ -286,6 +298,18 @@ mod tests {
                 &[("api-key", b"ab_x"), ("authorization", b"Bearer ab_x")],
                 "multiple_credentials",
             ),
+            (
+                &[("authorization", b"Bearer ab_x"), ("api-key", b"ab_x")],
+                "multiple_credentials",
+            ),
+            (
+                &[
+                    ("authorization", b"Bearer cd_x"),
+                    ("api-key", b"ab_x"),
+                    ("authorization", b"Basic eA=="),
+                ],
+                "duplicate_authorization_header",
+            ),
         ] {
             let e = find(h).unwrap_err();
             assert_eq!(
@@ -293,12 +317,33 @@ mod tests {
                 (AuthErrorKind::InvalidRequest, reason)
             );
         }
+        assert_eq!(
+            find(&[("authorization", b"Bearer cd_z"), ("api-key", b"ab_x")])
+                .unwrap()
+                .as_deref(),
+            Some("ab_x"),
+            "another format's bearer token beside our key is not ours"
+        );
+        assert_eq!(
+            find(&[("api-key", b"ab_x"), ("authorization", b"Basic eA==")])
+                .unwrap()
+                .as_deref(),
+            Some("ab_x")
+        );
+        let e = find(&[("api-key", b"ab_x"), ("authorization", b"Bearer a b")]).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.reason()),
+            (AuthErrorKind::Invalid, "malformed_header")
+        );
         let e = find(&[("api-key", b"ab_\x80")]).unwrap_err();
         assert_eq!(
             (e.kind(), e.reason()),
             (AuthErrorKind::Invalid, "malformed_header")
         );
+    }
 
+    #[test]
+    fn authorization_is_read_only_when_bearer_keys_are() {
         let only_bearer =
             ApiKeyAuthenticator::builder(KeyFormat::new("ab").unwrap(), MemoryKeyStore::new())
                 .headers(Vec::<String>::new())
@@ -308,5 +353,32 @@ mod tests {
             only_bearer.find(&parts(&[("api-key", b"ab_x")])).unwrap(),
             None
         );
+        assert_eq!(
+            only_bearer
+                .find(&parts(&[("authorization", b"Bearer ab_z")]))
+                .unwrap(),
+            Some("ab_z")
+        );
+        let twice = parts(&[
+            ("authorization", b"Bearer ab_z"),
+            ("authorization", b"Bearer ab_z"),
+        ]);
+        let e = only_bearer.find(&twice).unwrap_err();
+        assert_eq!(e.reason(), "duplicate_authorization_header");
+
+        // Without bearer keys, `Authorization` is somebody else's business,
+        // even repeated or malformed.
+        let no_bearer =
+            ApiKeyAuthenticator::builder(KeyFormat::new("ab").unwrap(), MemoryKeyStore::new())
+                .bearer(false)
+                .build()
+                .unwrap();
+        assert_eq!(no_bearer.find(&twice).unwrap(), None);
+        let mixed = parts(&[
+            ("authorization", b"Bearer a b"),
+            ("api-key", b"ab_x"),
+            ("authorization", b"Bearer ab_y"),
+        ]);
+        assert_eq!(no_bearer.find(&mixed).unwrap(), Some("ab_x"));
     }
 }
