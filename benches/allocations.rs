@@ -80,15 +80,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let configs: [(&str, &App, &str, u16); 7] = [
-        ("no auth", &s.plain, &s.valid, 200),
-        ("no-op layer", &s.noop_layer, &s.valid, 200),
-        ("AuthLayer, fixed identity", &s.fixed, &s.valid, 200),
-        ("api key, valid", &s.api_key, &s.valid, 200),
-        ("api key, valid, wrapped", &s.api_key_wrapped, &s.valid, 200),
-        ("api key, malformed", &s.api_key, &s.malformed, 401),
-        ("api key, unknown", &s.api_key, &s.unknown, 401),
-    ];
+    let configs = s.configurations();
     println!(
         "{:<28} {:>8} {:>10} {:>8}",
         "configuration", "allocs", "bytes", "added"

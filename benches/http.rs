@@ -25,9 +25,14 @@ use common::interleave::median;
 
 /// What a server process serves, in the order of each round: what is
 /// compared stands side by side (drift between neighbours is smallest).
-const CONFIGS: [&str; 7] = [
+/// `extension` is no auth layer but a reference: axum's own `Extension`
+/// layer handing the handler a fixed identity, what axum charges any layer
+/// that gives the handler a value.
+const CONFIGS: [&str; 9] = [
     "no-auth",
+    "extension",
     "api-key",
+    "api-key-wrapped",
     "no-auth-axum07",
     "jwt-authorizer-hs256",
     "ours-hs256",
@@ -147,11 +152,18 @@ fn report(results: &[Vec<Sample>]) {
     let rps = |x: &Sample, y: &Sample| x.rps / y.rps;
     // Fewer CPU µs per request is more requests per core.
     let cpu = |x: &Sample, y: &Sample| y.cpu_us / x.cpu_us;
-    println!(
-        "\napi key / no auth, per round: req/s {:.3}; requests per CPU second {:.3}",
-        pair("api-key", "no-auth", &rps),
-        pair("api-key", "no-auth", &cpu)
-    );
+    for (name, config) in [
+        ("api key", "api-key"),
+        ("api key, wrapped", "api-key-wrapped"),
+        ("axum Extension layer", "extension"),
+    ] {
+        println!(
+            "{}{name} / no auth, per round: req/s {:.3}; requests per CPU second {:.3}",
+            if config == "api-key" { "\n" } else { "" },
+            pair(config, "no-auth", &rps),
+            pair(config, "no-auth", &cpu)
+        );
+    }
     println!(
         "ours / jwt-authorizer, per round: req/s HS256 {:.2}x, RS256 {:.2}x; requests per CPU second HS256 {:.2}x, RS256 {:.2}x",
         pair("ours-hs256", "jwt-authorizer-hs256", &rps),
@@ -201,7 +213,7 @@ fn load(config: &str, seconds: u32) -> Sample {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert_eq!(status(&good), "200", "{config} accepts its credential");
-    if !config.starts_with("no-auth") {
+    if !config.starts_with("no-auth") && config != "extension" {
         assert_eq!(status(&bad), "401", "{config} refuses a bad credential");
     }
     let cpu_before = cpu_ticks(&server);
@@ -310,10 +322,29 @@ fn serve(config: &str) {
             println!("{port} {good} {bad}");
         };
         match config {
-            "no-auth" | "api-key" | "ours-hs256" | "ours-rs256" => {
+            "no-auth" | "extension" | "api-key" | "ours-hs256" | "ours-rs256" => {
                 let (app, good, bad) = ours(config);
                 say(&good, &bad);
                 axum::serve(listener, app).await.unwrap();
+            }
+            "api-key-wrapped" => {
+                // The layer around the whole router, as
+                // `ServiceBuilder::new().layer(auth).service(router)` does;
+                // axum's server wants its own response type.
+                use axum::response::IntoResponse;
+                use tower::ServiceExt;
+                let s = common::setup(keys());
+                say(&s.valid, &s.unknown);
+                let common::App::Wrapped(service) = s.api_key_wrapped else {
+                    unreachable!("api_key_wrapped is wrapped")
+                };
+                let service = ServiceExt::<axum::extract::Request>::map_response(
+                    service,
+                    IntoResponse::into_response,
+                );
+                axum::serve(listener, tower::make::Shared::new(service))
+                    .await
+                    .unwrap();
             }
             "no-auth-axum07" => {
                 say("none", "none");
@@ -336,16 +367,16 @@ fn serve(config: &str) {
 
 /// The router of one of our configurations, a good and a bad credential.
 fn ours(config: &str) -> (axum::Router, String, String) {
-    if config == "no-auth" {
+    if config == "no-auth" || config == "extension" {
         let s = common::setup(1);
-        return (s.plain_router(), s.valid.clone(), s.unknown.clone());
+        let router = match (config, &s.extension_layer) {
+            ("extension", common::App::Router(r)) => r.clone(),
+            _ => s.plain_router(),
+        };
+        return (router, s.valid.clone(), s.unknown.clone());
     }
     if config == "api-key" {
-        let keys = std::env::var("KEYS")
-            .ok()
-            .and_then(|k| k.parse().ok())
-            .unwrap_or(100_000);
-        let s = common::setup(keys);
+        let s = common::setup(keys());
         return (s.api_key_router(), s.valid.clone(), s.unknown.clone());
     }
     let name = if config == "ours-hs256" {
@@ -359,6 +390,14 @@ fn ours(config: &str) -> (axum::Router, String, String) {
         .unwrap();
     let bad = tampered(&case.token);
     (case.layered.clone(), case.token.clone(), bad)
+}
+
+/// Keys in the API-key servers' stores: `KEYS`, 100 000 by default.
+fn keys() -> usize {
+    std::env::var("KEYS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(100_000)
 }
 
 /// `token` with one character of its signature changed.

@@ -27,18 +27,11 @@ fn api_key(rt: &Runtime) {
         Box::new(move |n| timed_async(rt, n, || app.call(&key)))
     };
     let s: &'static common::Setup = Box::leak(Box::new(s));
-    let configs: Vec<Config<'_>> = vec![
-        ("no auth", on(&s.plain, s.valid.clone())),
-        ("no-op layer", on(&s.noop_layer, s.valid.clone())),
-        ("AuthLayer, fixed identity", on(&s.fixed, s.valid.clone())),
-        ("api key, valid", on(&s.api_key, s.valid.clone())),
-        (
-            "api key, valid, wrapped",
-            on(&s.api_key_wrapped, s.valid.clone()),
-        ),
-        ("api key, malformed", on(&s.api_key, s.malformed.clone())),
-        ("api key, unknown", on(&s.api_key, s.unknown.clone())),
-    ];
+    let configs: Vec<Config<'_>> = s
+        .configurations()
+        .into_iter()
+        .map(|(name, app, key, _)| (name, on(app, key.to_owned())))
+        .collect();
     run(
         "API keys, per request through an axum router",
         4000,

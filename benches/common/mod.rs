@@ -56,6 +56,10 @@ pub struct Setup {
     /// A layer that does nothing, added by `Router::layer`: what any layer
     /// costs in axum.
     pub noop_layer: App,
+    /// axum's own `Extension` layer handing the handler a fixed identity,
+    /// read with `Extension<Identity>`: what axum charges any layer that
+    /// gives the handler a value through the request's extensions.
+    pub extension_layer: App,
     /// `AuthLayer` with an authenticator that accepts every request: the
     /// layer's own cost.
     pub fixed: App,
@@ -73,6 +77,32 @@ impl Setup {
             App::Router(r) => r.clone(),
             App::Wrapped(_) => unreachable!("plain is a router"),
         }
+    }
+
+    /// The configurations the per-request benches measure, each with the
+    /// key it is sent and the status it must answer: no auth first, the
+    /// baseline of the others.
+    pub fn configurations(&self) -> [(&'static str, &App, &str, u16); 8] {
+        [
+            ("no auth", &self.plain, &self.valid, 200),
+            ("no-op layer", &self.noop_layer, &self.valid, 200),
+            (
+                "axum Extension layer",
+                &self.extension_layer,
+                &self.valid,
+                200,
+            ),
+            ("AuthLayer, fixed identity", &self.fixed, &self.valid, 200),
+            ("api key, valid", &self.api_key, &self.valid, 200),
+            (
+                "api key, valid, wrapped",
+                &self.api_key_wrapped,
+                &self.valid,
+                200,
+            ),
+            ("api key, malformed", &self.api_key, &self.malformed, 401),
+            ("api key, unknown", &self.api_key, &self.unknown, 401),
+        ]
     }
 
     /// The router with the API-key layer added by `Router::layer`.
@@ -134,14 +164,17 @@ pub fn setup(keys: usize) -> Setup {
         .route("/", get(|| async { "ok" }))
         .layer(tower::util::MapRequestLayer::new(|r: Request<Body>| r))
         .with_state(());
+    let fixed_identity = KeyRecord::builder("key_fixed", "owner")
+        .build()
+        .identity()
+        .clone();
+    let extension_layer = Router::new()
+        .route("/", get(|_: Extension<Identity>| async { "ok" }))
+        .layer(Extension(fixed_identity.clone()))
+        .with_state(());
     let fixed = Router::new()
         .route("/", get(|_: Extension<Identity>| async { "ok" }))
-        .layer(AuthLayer::new(Fixed(
-            KeyRecord::builder("key_fixed", "owner")
-                .build()
-                .identity()
-                .clone(),
-        )))
+        .layer(AuthLayer::new(Fixed(fixed_identity)))
         .with_state(());
     let auth = AuthLayer::new(ApiKeyAuthenticator::new(format.clone(), store.clone()));
     let api_key = Router::new()
@@ -161,6 +194,7 @@ pub fn setup(keys: usize) -> Setup {
         malformed,
         plain: App::Router(plain),
         noop_layer: App::Router(noop_layer),
+        extension_layer: App::Router(extension_layer),
         fixed: App::Router(fixed),
         api_key: App::Router(api_key),
         api_key_wrapped: App::Wrapped(api_key_wrapped),
