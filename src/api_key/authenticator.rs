@@ -84,8 +84,10 @@ impl<S: KeyStore> ApiKeyAuthenticator<S> {
             if !self.headers.iter().any(|h| h == name) {
                 continue;
             }
-            let value = value
-                .to_str()
+            // Text is all this needs: the format check that follows takes
+            // only an ASCII prefix and base62. `from_utf8` checks ASCII a
+            // word at a time, `HeaderValue::to_str` a byte at a time.
+            let value = std::str::from_utf8(value.as_bytes())
                 .map_err(|_| AuthError::invalid("malformed_header"))?;
             if let Some((first, _)) = found {
                 return Err(AuthError::invalid_request(if first == name {
