@@ -1,15 +1,20 @@
-//! Over HTTP: each configuration served by its own process on 127.0.0.1
-//! and loaded with `wrk`, configurations alternated (A B C … A B C …) over
-//! several rounds, so that each sees the machine as the others do.
+//! Over HTTP: every configuration served on 127.0.0.1 and loaded with
+//! `wrk`, configurations alternated (A B C … A B C …) over several rounds,
+//! so that each sees the machine as the others do.
 //!
 //! `cargo bench --bench http --features jwt [-- --rounds 5 --seconds 5 --only a,b]`
 //!
 //! Needs `wrk` (`apt-get install wrk`). On a 2-core machine the server is
 //! pinned to core 0 (one tokio worker) and `wrk` to core 1 (one thread, 32
-//! connections). Before each load, the configuration must accept its
+//! connections). One server process serves every configuration, each on a
+//! port of its own: this VM runs some processes 1.5× slower than others,
+//! and a process per configuration compared those speeds more than the
+//! configurations. Before each load, the configuration must accept its
 //! credential (200) and refuse a bad one (401), so that no open door is
 //! measured. Prints, per configuration, the median over rounds of req/s,
-//! p50 and p99 latency, and the server's peak RSS, with ratios to no auth.
+//! server CPU per request, p50 and p99 latency, with ratios to no auth; and
+//! the peak RSS of a server of its own, loaded for a second after the
+//! rounds.
 
 #![allow(
     clippy::unwrap_used,
@@ -30,9 +35,9 @@ use common::interleave::median;
 /// that gives the handler a value.
 const CONFIGS: [&str; 9] = [
     "no-auth",
-    "extension",
     "api-key",
     "api-key-wrapped",
+    "extension",
     "no-auth-axum07",
     "jwt-authorizer-hs256",
     "ours-hs256",
@@ -66,27 +71,46 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .map(|s| s.split(',').map(str::to_owned).collect());
+    let selected: Vec<&str> = CONFIGS
+        .iter()
+        .copied()
+        .filter(|c| only.as_ref().is_none_or(|o| o.iter().any(|x| x == c)))
+        .collect();
+    // One server process serves every configuration, each on its own port:
+    // this VM runs some processes 1.5x slower than others, so servers of
+    // their own would compare machines, not configurations.
+    let mut server = Server::start(&selected);
     let mut results: Vec<Vec<Sample>> = vec![Vec::new(); CONFIGS.len()];
     for round in 0..rounds {
         for (i, config) in CONFIGS.iter().enumerate() {
-            if only
-                .as_ref()
-                .is_some_and(|o| !o.iter().any(|c| c == config))
-            {
+            if !selected.contains(config) {
                 results[i].push(Sample::default());
                 continue;
             }
-            let sample = load(config, seconds);
+            let sample = server.load(config, seconds);
             println!(
-                "round {} {config:<22} {:>9.0} req/s  {:>5.2} µs CPU/req  p50 {:>6} µs  p99 {:>6} µs  peak RSS {:>6} KiB",
+                "round {} {config:<22} {:>9.0} req/s  {:>5.2} µs CPU/req  p50 {:>6} µs  p99 {:>6} µs",
                 round + 1,
                 sample.rps,
                 sample.cpu_us,
                 sample.p50_us,
                 sample.p99_us,
-                sample.rss_kib
             );
             results[i].push(sample);
+        }
+    }
+    server.stop();
+    // Memory is per process: each configuration once more in a server of
+    // its own, loaded for a second.
+    for (i, config) in CONFIGS.iter().enumerate() {
+        if selected.contains(config) {
+            let mut alone = Server::start(&[config]);
+            alone.load(config, 1);
+            let rss_kib = alone.peak_rss_kib();
+            alone.stop();
+            for sample in &mut results[i] {
+                sample.rss_kib = rss_kib;
+            }
         }
     }
     report(&results);
@@ -123,7 +147,15 @@ fn report(results: &[Vec<Sample>]) {
         "\n{:<22} {:>10} {:>12} {:>9} {:>9} {:>10} {:>12}",
         "configuration", "req/s", "CPU µs/req", "p50 µs", "p99 µs", "RSS KiB", "vs no auth"
     );
+    // Configurations left out by `--only` have empty samples (0 req/s).
+    let ran = |c: &str| {
+        let i = CONFIGS.iter().position(|x| *x == c).unwrap();
+        results[i].iter().all(|s| s.rps > 0.0)
+    };
     for (i, config) in CONFIGS.iter().enumerate() {
+        if !ran(config) {
+            continue;
+        }
         // jwt-authorizer runs on axum 0.7: compare it with axum 0.7.
         let base = if config.starts_with("jwt-authorizer") {
             CONFIGS
@@ -152,96 +184,135 @@ fn report(results: &[Vec<Sample>]) {
     let rps = |x: &Sample, y: &Sample| x.rps / y.rps;
     // Fewer CPU µs per request is more requests per core.
     let cpu = |x: &Sample, y: &Sample| y.cpu_us / x.cpu_us;
+    println!();
     for (name, config) in [
         ("api key", "api-key"),
         ("api key, wrapped", "api-key-wrapped"),
         ("axum Extension layer", "extension"),
     ] {
+        if ran(config) && ran("no-auth") {
+            println!(
+                "{name} / no auth, per round: req/s {:.3}; requests per CPU second {:.3}",
+                pair(config, "no-auth", &rps),
+                pair(config, "no-auth", &cpu)
+            );
+        }
+    }
+    let jwt = [
+        "ours-hs256",
+        "jwt-authorizer-hs256",
+        "ours-rs256",
+        "jwt-authorizer-rs256",
+    ];
+    if jwt.iter().all(|c| ran(c)) {
         println!(
-            "{}{name} / no auth, per round: req/s {:.3}; requests per CPU second {:.3}",
-            if config == "api-key" { "\n" } else { "" },
-            pair(config, "no-auth", &rps),
-            pair(config, "no-auth", &cpu)
+            "ours / jwt-authorizer, per round: req/s HS256 {:.2}x, RS256 {:.2}x; requests per CPU second HS256 {:.2}x, RS256 {:.2}x",
+            pair("ours-hs256", "jwt-authorizer-hs256", &rps),
+            pair("ours-rs256", "jwt-authorizer-rs256", &rps),
+            pair("ours-hs256", "jwt-authorizer-hs256", &cpu),
+            pair("ours-rs256", "jwt-authorizer-rs256", &cpu)
         );
     }
-    println!(
-        "ours / jwt-authorizer, per round: req/s HS256 {:.2}x, RS256 {:.2}x; requests per CPU second HS256 {:.2}x, RS256 {:.2}x",
-        pair("ours-hs256", "jwt-authorizer-hs256", &rps),
-        pair("ours-rs256", "jwt-authorizer-rs256", &rps),
-        pair("ours-hs256", "jwt-authorizer-hs256", &cpu),
-        pair("ours-rs256", "jwt-authorizer-rs256", &cpu)
-    );
 }
 
-/// Starts the server for `config`, checks it, loads it, stops it.
-fn load(config: &str, seconds: u32) -> Sample {
-    let exe = std::env::current_exe().unwrap();
-    let mut server = Command::new("taskset")
-        .args(["-c", "0"])
-        .arg(exe)
-        .args(["serve", config])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    // The server prints its port, a good credential and a bad one.
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let mut words = line.split_whitespace();
-    let (port, good, bad) = (
-        words.next().unwrap().to_owned(),
-        words.next().unwrap().to_owned(),
-        words.next().unwrap().to_owned(),
-    );
-    let url = format!("http://127.0.0.1:{port}/");
-    let header = |credential: &str| {
-        if config.starts_with("api-key") {
-            format!("API-Key: {credential}")
-        } else {
-            format!("Authorization: Bearer {credential}")
+/// A server process of this binary (`serve a,b,…`), pinned to core 0, and
+/// where each of its configurations listens.
+struct Server {
+    child: Child,
+    /// Configuration, port, a good credential, a bad one.
+    configs: Vec<(String, String, String, String)>,
+}
+
+impl Server {
+    fn start(configs: &[&str]) -> Self {
+        let mut child = Command::new("taskset")
+            .args(["-c", "0"])
+            .arg(std::env::current_exe().unwrap())
+            .args(["serve", &configs.join(",")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        // One line per configuration: name, port, good and bad credential.
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let configs = configs
+            .iter()
+            .map(|_| {
+                let mut line = String::new();
+                out.read_line(&mut line).unwrap();
+                let w: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+                assert_eq!(w.len(), 4, "server said {line:?}");
+                (w[0].clone(), w[1].clone(), w[2].clone(), w[3].clone())
+            })
+            .collect();
+        Self { child, configs }
+    }
+
+    /// Checks `config`, then loads it with `wrk` for `seconds`.
+    fn load(&self, config: &str, seconds: u32) -> Sample {
+        let (_, port, good, bad) = self.configs.iter().find(|c| c.0 == config).unwrap();
+        let url = format!("http://127.0.0.1:{port}/");
+        let header = |credential: &str| {
+            if config.starts_with("api-key") {
+                format!("API-Key: {credential}")
+            } else {
+                format!("Authorization: Bearer {credential}")
+            }
+        };
+        let status = |credential: &str| {
+            let out = Command::new("curl")
+                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+                .arg(header(credential))
+                .arg(&url)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        assert_eq!(status(good), "200", "{config} accepts its credential");
+        if !config.starts_with("no-auth") && config != "extension" {
+            assert_eq!(status(bad), "401", "{config} refuses a bad credential");
         }
-    };
-    let status = |credential: &str| {
-        let out = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
-            .arg(header(credential))
+        // The other configurations are idle meanwhile: the CPU the process
+        // uses is this one's.
+        let cpu_before = cpu_ticks(&self.child);
+        let out = Command::new("taskset")
+            .args(["-c", "1", "wrk", "-t1", "-c32", "--latency"])
+            .arg(format!("-d{seconds}s"))
+            .arg("-H")
+            .arg(header(good))
             .arg(&url)
             .output()
             .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    assert_eq!(status(&good), "200", "{config} accepts its credential");
-    if !config.starts_with("no-auth") && config != "extension" {
-        assert_eq!(status(&bad), "401", "{config} refuses a bad credential");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let cpu_ticks_used = cpu_ticks(&self.child) - cpu_before;
+        assert!(
+            !text.contains("Non-2xx"),
+            "{config}: wrk saw failed requests:\n{text}"
+        );
+        let mut sample = parse_wrk(&text);
+        let requests: f64 = text
+            .lines()
+            .find_map(|l| l.trim().split_once(" requests in "))
+            .and_then(|(n, _)| n.trim().parse().ok())
+            .unwrap_or(f64::NAN);
+        // Clock ticks are 1/100 s on Linux.
+        sample.cpu_us = cpu_ticks_used * 10_000.0 / requests;
+        sample
     }
-    let cpu_before = cpu_ticks(&server);
-    let out = Command::new("taskset")
-        .args(["-c", "1", "wrk", "-t1", "-c32", "--latency"])
-        .arg(format!("-d{seconds}s"))
-        .arg("-H")
-        .arg(header(&good))
-        .arg(&url)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let cpu_ticks_used = cpu_ticks(&server) - cpu_before;
-    let rss_kib = peak_rss_kib(&server);
-    stop(&mut server);
-    assert!(
-        !text.contains("Non-2xx"),
-        "{config}: wrk saw failed requests:\n{text}"
-    );
-    let mut sample = parse_wrk(&text, rss_kib);
-    let requests: f64 = text
-        .lines()
-        .find_map(|l| l.trim().split_once(" requests in "))
-        .and_then(|(n, _)| n.trim().parse().ok())
-        .unwrap_or(f64::NAN);
-    // Clock ticks are 1/100 s on Linux.
-    sample.cpu_us = cpu_ticks_used * 10_000.0 / requests;
-    sample
+
+    fn peak_rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// The server's user + system CPU time so far, in clock ticks.
@@ -260,22 +331,8 @@ fn cpu_ticks(server: &Child) -> f64 {
     tick(11) + tick(12)
 }
 
-fn peak_rss_kib(server: &Child) -> u64 {
-    std::fs::read_to_string(format!("/proc/{}/status", server.id()))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn stop(server: &mut Child) {
-    let _ = server.kill();
-    let _ = server.wait();
-}
-
 /// req/s and the 50 % and 99 % latencies of `wrk --latency` output.
-fn parse_wrk(text: &str, rss_kib: u64) -> Sample {
+fn parse_wrk(text: &str) -> Sample {
     let micros = |v: &str| -> u64 {
         let (n, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
         let n: f64 = n.parse().unwrap_or(0.0);
@@ -303,93 +360,101 @@ fn parse_wrk(text: &str, rss_kib: u64) -> Sample {
         cpu_us: 0.0,
         p50_us: micros(&field("50%")),
         p99_us: micros(&field("99%")),
-        rss_kib,
+        rss_kib: 0,
     }
 }
 
-/// Serves `config` on a free port with one tokio worker; prints `port
-/// good-credential bad-credential` and serves until killed.
-fn serve(config: &str) {
+/// Serves each configuration of the comma-separated `list` on a free port
+/// of its own, all on one tokio worker; prints `config port
+/// good-credential bad-credential` for each, then serves until killed.
+fn serve(list: &str) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let say = |good: &str, bad: &str| {
-            println!("{port} {good} {bad}");
+        let configs: Vec<&str> = list.split(',').collect();
+        let with_keys = configs.iter().any(|c| c.starts_with("api-key"));
+        let s = common::setup(if with_keys { keys() } else { 1 });
+        let cases = common::jwt::cases();
+        let case = |config: &str| {
+            cases
+                .iter()
+                .find(|c| config.ends_with(&c.name.to_lowercase()))
+                .unwrap()
         };
-        match config {
-            "no-auth" | "extension" | "api-key" | "ours-hs256" | "ours-rs256" => {
-                let (app, good, bad) = ours(config);
-                say(&good, &bad);
-                axum::serve(listener, app).await.unwrap();
-            }
-            "api-key-wrapped" => {
-                // The layer around the whole router, as
-                // `ServiceBuilder::new().layer(auth).service(router)` does;
-                // axum's server wants its own response type.
-                use axum::response::IntoResponse;
-                use tower::ServiceExt;
-                let s = common::setup(keys());
-                say(&s.valid, &s.unknown);
-                let common::App::Wrapped(service) = s.api_key_wrapped else {
-                    unreachable!("api_key_wrapped is wrapped")
-                };
-                let service = ServiceExt::<axum::extract::Request>::map_response(
-                    service,
-                    IntoResponse::into_response,
-                );
-                axum::serve(listener, tower::make::Shared::new(service))
-                    .await
-                    .unwrap();
-            }
-            "no-auth-axum07" => {
-                say("none", "none");
-                axum07::serve(listener, common::peers::axum07_plain())
-                    .await
-                    .unwrap();
-            }
-            _ => {
-                let case = common::jwt::cases()
-                    .into_iter()
-                    .find(|c| config.ends_with(&c.name.to_lowercase()))
-                    .unwrap();
-                let app = common::peers::jwt_authorizer(&case).await;
-                say(&case.token, &tampered(&case.token));
-                axum07::serve(listener, app).await.unwrap();
-            }
+        let mut servers = Vec::new();
+        for config in configs {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let router = |app: &common::App| match app {
+                common::App::Router(r) => r.clone(),
+                common::App::Wrapped(_) => unreachable!("a router"),
+            };
+            let (good, bad) = match config {
+                "no-auth" | "extension" | "api-key" => {
+                    let app = match config {
+                        "no-auth" => router(&s.plain),
+                        "extension" => router(&s.extension_layer),
+                        _ => router(&s.api_key),
+                    };
+                    servers.push(tokio::spawn(async move {
+                        axum::serve(listener, app).await.unwrap();
+                    }));
+                    (s.valid.clone(), s.unknown.clone())
+                }
+                "api-key-wrapped" => {
+                    // The layer around the whole router, as
+                    // `ServiceBuilder::new().layer(auth).service(router)`
+                    // does; axum's server wants its own response type.
+                    use axum::response::IntoResponse;
+                    use tower::ServiceExt;
+                    let common::App::Wrapped(service) = s.api_key_wrapped.clone() else {
+                        unreachable!("api_key_wrapped is wrapped")
+                    };
+                    let service = ServiceExt::<axum::extract::Request>::map_response(
+                        service,
+                        IntoResponse::into_response,
+                    );
+                    servers.push(tokio::spawn(async move {
+                        axum::serve(listener, tower::make::Shared::new(service))
+                            .await
+                            .unwrap();
+                    }));
+                    (s.valid.clone(), s.unknown.clone())
+                }
+                "ours-hs256" | "ours-rs256" => {
+                    let case = case(config);
+                    let app = case.layered.clone();
+                    servers.push(tokio::spawn(async move {
+                        axum::serve(listener, app).await.unwrap();
+                    }));
+                    (case.token.clone(), tampered(&case.token))
+                }
+                "no-auth-axum07" => {
+                    servers.push(tokio::spawn(async move {
+                        axum07::serve(listener, common::peers::axum07_plain())
+                            .await
+                            .unwrap();
+                    }));
+                    ("none".to_owned(), "none".to_owned())
+                }
+                _ => {
+                    let case = case(config);
+                    let app = common::peers::jwt_authorizer(case).await;
+                    servers.push(tokio::spawn(async move {
+                        axum07::serve(listener, app).await.unwrap();
+                    }));
+                    (case.token.clone(), tampered(&case.token))
+                }
+            };
+            println!("{config} {port} {good} {bad}");
+        }
+        for server in servers {
+            server.await.unwrap();
         }
     });
-}
-
-/// The router of one of our configurations, a good and a bad credential.
-fn ours(config: &str) -> (axum::Router, String, String) {
-    if config == "no-auth" || config == "extension" {
-        let s = common::setup(1);
-        let router = match (config, &s.extension_layer) {
-            ("extension", common::App::Router(r)) => r.clone(),
-            _ => s.plain_router(),
-        };
-        return (router, s.valid.clone(), s.unknown.clone());
-    }
-    if config == "api-key" {
-        let s = common::setup(keys());
-        return (s.api_key_router(), s.valid.clone(), s.unknown.clone());
-    }
-    let name = if config == "ours-hs256" {
-        "HS256"
-    } else {
-        "RS256"
-    };
-    let case = common::jwt::cases()
-        .into_iter()
-        .find(|c| c.name == name)
-        .unwrap();
-    let bad = tampered(&case.token);
-    (case.layered.clone(), case.token.clone(), bad)
 }
 
 /// Keys in the API-key servers' stores: `KEYS`, 100 000 by default.
