@@ -33,9 +33,10 @@ use common::interleave::median;
 /// `extension` is no auth layer but a reference: axum's own `Extension`
 /// layer handing the handler a fixed identity, what axum charges any layer
 /// that gives the handler a value.
-const CONFIGS: [&str; 9] = [
+const CONFIGS: [&str; 10] = [
     "no-auth",
     "api-key",
+    "api-key-axum-body",
     "api-key-wrapped",
     "extension",
     "no-auth-axum07",
@@ -187,6 +188,7 @@ fn report(results: &[Vec<Sample>]) {
     println!();
     for (name, config) in [
         ("api key", "api-key"),
+        ("api key, axum body", "api-key-axum-body"),
         ("api key, wrapped", "api-key-wrapped"),
         ("axum Extension layer", "extension"),
     ] {
@@ -393,10 +395,11 @@ fn serve(list: &str) {
                 common::App::Wrapped(_) => unreachable!("a router"),
             };
             let (good, bad) = match config {
-                "no-auth" | "extension" | "api-key" => {
+                "no-auth" | "extension" | "api-key" | "api-key-axum-body" => {
                     let app = match config {
                         "no-auth" => router(&s.plain),
                         "extension" => router(&s.extension_layer),
+                        "api-key-axum-body" => router(&s.api_key_axum_body),
                         _ => router(&s.api_key),
                     };
                     servers.push(tokio::spawn(async move {

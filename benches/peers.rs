@@ -5,8 +5,9 @@
 //! - tower-http's `ValidateRequestHeaderLayer::bearer` (one static token);
 //! - `jwt-authorizer` 0.15 (axum 0.7, jsonwebtoken 9 on ring);
 //! - `axum-jwt-auth` 0.7 (an extractor; jsonwebtoken 10 on `RustCrypto`);
-//! - ours: an API key from a store of 100 000, and JWTs (HS256, RS256,
-//!   ES256, `EdDSA`) on the default backend.
+//! - ours: an API key from a store of 100 000 (with the default body mode
+//!   and with `AuthLayer::axum_body`), and JWTs (HS256, RS256, ES256,
+//!   `EdDSA`) on the default backend.
 //!
 //! `cargo bench --bench peers` (add `-- --quick` for a shorter criterion
 //! part; `-- interleaved` for the interleaved table alone).
@@ -52,6 +53,7 @@ fn main() {
     let tower_http = leak(peers::tower_http_bearer());
     let plain07: &'static axum07::Router = Box::leak(Box::new(peers::axum07_plain()));
     let api_key = leak(keys.api_key_router());
+    let api_key_axum_body = leak(keys.api_key_axum_body_router());
     let valid = keys.valid.clone();
     let cases = common::jwt::cases();
 
@@ -66,6 +68,11 @@ fn main() {
     assert_eq!(status(tower_http, peers::request("wrong")), 401);
     assert_eq!(status(api_key, common::request(&valid)), 200);
     assert_eq!(status(api_key, common::request(&keys.unknown)), 401);
+    assert_eq!(status(api_key_axum_body, common::request(&valid)), 200);
+    assert_eq!(
+        status(api_key_axum_body, common::request(&keys.unknown)),
+        401
+    );
 
     let mut rows: Vec<(String, f64, f64)> = Vec::new();
     {
@@ -90,9 +97,21 @@ fn main() {
                     timed_async(rt, n, || api_key.clone().oneshot(common::request(&valid)))
                 }),
             ),
+            (
+                "ours, API key, axum body",
+                Box::new(|n| {
+                    timed_async(rt, n, || {
+                        api_key_axum_body.clone().oneshot(common::request(&valid))
+                    })
+                }),
+            ),
         ];
         let t = run("static credentials (axum 0.8)", 4000, &configs);
-        for (i, name) in [(1, "tower-http bearer"), (2, "ours, API key")] {
+        for (i, name) in [
+            (1, "tower-http bearer"),
+            (2, "ours, API key"),
+            (3, "ours, API key, axum body"),
+        ] {
             let mut o = over(&t[i], &t[0]);
             let mut all = t[i].clone();
             rows.push((name.to_owned(), median(&mut all), median(&mut o)));

@@ -136,5 +136,9 @@ pub use crate::authenticator::{Authentication, Authenticator};
 pub use crate::axum::IdentityRejection;
 pub use crate::error::{AuthError, AuthErrorKind, ConfigError, StoreError};
 pub use crate::identity::{Attributes, Credential, Identity, IdentityBuilder, Scopes};
-pub use crate::reject::{DefaultRejection, Reject, RejectionBody, ResponseBody};
+#[cfg(feature = "axum")]
+pub use crate::reject::AxumBody;
+pub use crate::reject::{
+    BodyMode, DefaultRejection, Reject, RejectionBody, ResponseBody, WrapBody,
+};
 pub use crate::scope::{RequireScopes, RequireScopesLayer};

@@ -386,6 +386,64 @@ where
     }
 }
 
+/// How [`AuthService`](crate::AuthService) makes its response body out of
+/// the inner service's body `B` and out of a rejection's.
+///
+/// [`WrapBody`], the default, works for any inner body.
+/// [`AxumBody`] (feature `axum`) is for axum routers; choose it with
+/// [`AuthLayer::axum_body`](crate::AuthLayer::axum_body).
+pub trait BodyMode<B>: 'static {
+    /// The response body.
+    type Body;
+
+    /// The inner service's body, as the response body.
+    fn inner(body: B) -> Self::Body;
+
+    /// A rejection's body, as the response body.
+    fn rejection(body: RejectionBody) -> Self::Body;
+}
+
+/// The default [`BodyMode`]: a [`ResponseBody`], holding either the inner
+/// service's body or a rejection's, for any inner body type.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WrapBody;
+
+impl<B> BodyMode<B> for WrapBody {
+    type Body = ResponseBody<B>;
+
+    fn inner(body: B) -> Self::Body {
+        ResponseBody::inner(body)
+    }
+
+    fn rejection(body: RejectionBody) -> Self::Body {
+        ResponseBody::rejection(body)
+    }
+}
+
+/// The [`BodyMode`] for axum: the inner service's `axum::body::Body`
+/// passes through untouched, and a rejection's body becomes one.
+///
+/// axum boxes every layer's response body that is not its own `Body`, so
+/// with [`WrapBody`] each response costs one more allocation; with this
+/// mode only rejections are boxed. For layers added with `Router::layer`
+/// or `route_layer`, or wrapped around a `Router`.
+#[cfg(feature = "axum")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AxumBody;
+
+#[cfg(feature = "axum")]
+impl BodyMode<axum_core::body::Body> for AxumBody {
+    type Body = axum_core::body::Body;
+
+    fn inner(body: axum_core::body::Body) -> Self::Body {
+        body
+    }
+
+    fn rejection(body: RejectionBody) -> Self::Body {
+        axum_core::body::Body::new(body)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

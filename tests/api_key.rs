@@ -466,3 +466,76 @@ async fn no_public_type_shows_key_material_in_debug() {
         "the hint is meant to show"
     );
 }
+
+/// `AuthLayer::axum_body`: the same answers as the default body mode, over
+/// a socket, whether the layer is added by `Router::layer` or wraps the
+/// router (which `axum::serve` then takes as it is).
+#[tokio::test]
+async fn the_axum_body_mode_answers_as_the_default_one() {
+    use tower::ServiceExt;
+    use tower_layer::Layer;
+
+    let f = Fixture::new();
+    let key = f.valid.expose_secret().to_owned();
+    let layer = || AuthLayer::new(ApiKeyAuthenticator::new(f.format.clone(), f.store.clone()));
+    let default = serve(app(f.format.clone(), f.store.clone())).await;
+    let layered = serve(
+        Router::new()
+            .route("/whoami", get(whoami))
+            .layer(layer().axum_body()),
+    )
+    .await;
+    let wrapped_service = layer()
+        .axum_body()
+        .layer(Router::new().route("/whoami", get(whoami)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let wrapped = listener.local_addr().unwrap();
+    let service = wrapped_service.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, tower::make::Shared::new(service))
+            .await
+            .unwrap();
+    });
+
+    let tampered = {
+        let mut k = key.clone();
+        let last = k.pop().unwrap();
+        k.push(if last == 'a' { 'b' } else { 'a' });
+        k
+    };
+    for headers in [
+        vec![("api-key", key.as_str())],
+        vec![("api-key", tampered.as_str())],
+        vec![],
+    ] {
+        let expected = get_with(default, "/whoami", &headers).await;
+        for addr in [layered, wrapped] {
+            let r = get_with(addr, "/whoami", &headers).await;
+            assert_eq!(
+                (r.status, &r.challenge, &r.content_type, &r.body),
+                (
+                    expected.status,
+                    &expected.challenge,
+                    &expected.content_type,
+                    &expected.body
+                ),
+                "{headers:?}"
+            );
+        }
+    }
+
+    // The rejection still carries its `AuthError`, and the response body
+    // is axum's own type.
+    let res: axum::response::Response = wrapped_service
+        .oneshot(
+            http::Request::get("/whoami")
+                .header("api-key", &tampered)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let error = res.extensions().get::<m2m_auth::AuthError>().unwrap();
+    assert_eq!(error.reason(), "bad_checksum");
+}

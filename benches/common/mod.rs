@@ -68,6 +68,9 @@ pub struct Setup {
     pub api_key: App,
     /// The same layer wrapped around the whole router.
     pub api_key_wrapped: App,
+    /// The same layer with `AuthLayer::axum_body`, added by
+    /// `Router::layer`: axum's own response body, not boxed again.
+    pub api_key_axum_body: App,
 }
 
 impl Setup {
@@ -82,7 +85,7 @@ impl Setup {
     /// The configurations the per-request benches measure, each with the
     /// key it is sent and the status it must answer: no auth first, the
     /// baseline of the others.
-    pub fn configurations(&self) -> [(&'static str, &App, &str, u16); 8] {
+    pub fn configurations(&self) -> [(&'static str, &App, &str, u16); 9] {
         [
             ("no auth", &self.plain, &self.valid, 200),
             ("no-op layer", &self.noop_layer, &self.valid, 200),
@@ -95,6 +98,12 @@ impl Setup {
             ("AuthLayer, fixed identity", &self.fixed, &self.valid, 200),
             ("api key, valid", &self.api_key, &self.valid, 200),
             (
+                "api key, valid, axum body",
+                &self.api_key_axum_body,
+                &self.valid,
+                200,
+            ),
+            (
                 "api key, valid, wrapped",
                 &self.api_key_wrapped,
                 &self.valid,
@@ -103,6 +112,14 @@ impl Setup {
             ("api key, malformed", &self.api_key, &self.malformed, 401),
             ("api key, unknown", &self.api_key, &self.unknown, 401),
         ]
+    }
+
+    /// The router with the API-key layer in axum body mode.
+    pub fn api_key_axum_body_router(&self) -> Router {
+        match &self.api_key_axum_body {
+            App::Router(r) => r.clone(),
+            App::Wrapped(_) => unreachable!("api_key_axum_body is a router"),
+        }
     }
 
     /// The router with the API-key layer added by `Router::layer`.
@@ -181,6 +198,12 @@ pub fn setup(keys: usize) -> Setup {
         .route("/", get(|_: Extension<Identity>| async { "ok" }))
         .layer(auth.clone())
         .with_state(());
+    let api_key_axum_body = App::Router(
+        Router::new()
+            .route("/", get(|_: Extension<Identity>| async { "ok" }))
+            .layer(auth.clone().axum_body())
+            .with_state(()),
+    );
     let api_key_wrapped = auth.layer(
         Router::new()
             .route("/", get(|_: Extension<Identity>| async { "ok" }))
@@ -198,6 +221,7 @@ pub fn setup(keys: usize) -> Setup {
         fixed: App::Router(fixed),
         api_key: App::Router(api_key),
         api_key_wrapped: App::Wrapped(api_key_wrapped),
+        api_key_axum_body,
     }
 }
 

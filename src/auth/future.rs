@@ -1,5 +1,6 @@
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -11,16 +12,17 @@ use tower_service::Service;
 
 use super::service::{Shared, Step};
 use crate::authenticator::Authentication;
-use crate::reject::{Reject, RejectionBody, ResponseBody};
+use crate::reject::{BodyMode, Reject, RejectionBody, WrapBody};
 
 pin_project! {
     /// Response future of [`AuthService`](super::AuthService).
-    pub struct ResponseFuture<S, B, R>
+    pub struct ResponseFuture<S, B, R, M = WrapBody>
     where
         S: Service<Request<B>>,
     {
         #[pin]
         state: State<S, B, R>,
+        mode: PhantomData<fn() -> M>,
     }
 }
 
@@ -58,13 +60,14 @@ pub(super) struct Pending<S, B, R> {
     pub(super) clock: crate::trace::Clock,
 }
 
-impl<S, B, R> ResponseFuture<S, B, R>
+impl<S, B, R, M> ResponseFuture<S, B, R, M>
 where
     S: Service<Request<B>>,
 {
     pub(super) const fn calling(future: S::Future) -> Self {
         Self {
             state: State::Calling { future },
+            mode: PhantomData,
         }
     }
 
@@ -73,6 +76,7 @@ where
             state: State::Rejected {
                 response: Some(response),
             },
+            mode: PhantomData,
         }
     }
 
@@ -81,16 +85,18 @@ where
             state: State::Authenticating {
                 pending: Box::new(pending),
             },
+            mode: PhantomData,
         }
     }
 }
 
-impl<S, B, R, ResBody> Future for ResponseFuture<S, B, R>
+impl<S, B, R, M, ResBody> Future for ResponseFuture<S, B, R, M>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
     R: Reject,
+    M: BodyMode<ResBody>,
 {
-    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+    type Output = Result<Response<M::Body>, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -132,18 +138,18 @@ where
                             this.state.set(State::Calling { future });
                         }
                         Err(rejection) => {
-                            return Poll::Ready(Ok(rejection.map(ResponseBody::rejection)));
+                            return Poll::Ready(Ok(rejection.map(M::rejection)));
                         }
                     }
                 }
                 StateProj::Calling { future } => {
-                    return future.poll(cx).map_ok(|res| res.map(ResponseBody::inner));
+                    return future.poll(cx).map_ok(|res| res.map(M::inner));
                 }
                 StateProj::Rejected { response } => {
                     let Some(response) = response.take() else {
                         panic!("ResponseFuture polled after completion")
                     };
-                    return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
+                    return Poll::Ready(Ok(response.map(M::rejection)));
                 }
                 StateProj::Done => panic!("ResponseFuture polled after completion"),
             }
@@ -151,7 +157,7 @@ where
     }
 }
 
-impl<S, B, R> fmt::Debug for ResponseFuture<S, B, R>
+impl<S, B, R, M> fmt::Debug for ResponseFuture<S, B, R, M>
 where
     S: Service<Request<B>>,
 {

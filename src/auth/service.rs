@@ -1,4 +1,5 @@
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -12,7 +13,7 @@ use super::layer::AuthLayer;
 use crate::authenticator::{Authentication, Authenticator, Outcome};
 use crate::credentials::bearer_token;
 use crate::error::AuthError;
-use crate::reject::{Reject, RejectionBody, ResponseBody};
+use crate::reject::{BodyMode, Reject, RejectionBody, WrapBody};
 use crate::trace::Clock;
 
 /// The configuration every service of one [`AuthLayer`] shares.
@@ -89,10 +90,11 @@ impl<R: Reject> Shared<R> {
 }
 
 /// Middleware that authenticates requests before they reach `S`; made by
-/// [`AuthLayer`].
-pub struct AuthService<S, R> {
+/// [`AuthLayer`]. `M` is the layer's [`BodyMode`].
+pub struct AuthService<S, R, M = WrapBody> {
     inner: S,
     shared: Arc<Shared<R>>,
+    mode: PhantomData<fn() -> M>,
 }
 
 impl<S> AuthService<S, crate::reject::DefaultRejection> {
@@ -102,9 +104,13 @@ impl<S> AuthService<S, crate::reject::DefaultRejection> {
     }
 }
 
-impl<S, R> AuthService<S, R> {
+impl<S, R, M> AuthService<S, R, M> {
     pub(super) const fn from_shared(inner: S, shared: Arc<Shared<R>>) -> Self {
-        Self { inner, shared }
+        Self {
+            inner,
+            shared,
+            mode: PhantomData,
+        }
     }
 
     /// The wrapped service.
@@ -123,16 +129,17 @@ impl<S, R> AuthService<S, R> {
     }
 }
 
-impl<S: Clone, R> Clone for AuthService<S, R> {
+impl<S: Clone, R, M> Clone for AuthService<S, R, M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             shared: Arc::clone(&self.shared),
+            mode: PhantomData,
         }
     }
 }
 
-impl<S: fmt::Debug, R> fmt::Debug for AuthService<S, R> {
+impl<S: fmt::Debug, R, M> fmt::Debug for AuthService<S, R, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthService")
             .field("inner", &self.inner)
@@ -142,14 +149,15 @@ impl<S: fmt::Debug, R> fmt::Debug for AuthService<S, R> {
     }
 }
 
-impl<S, ReqBody, ResBody, R> Service<Request<ReqBody>> for AuthService<S, R>
+impl<S, ReqBody, ResBody, R, M> Service<Request<ReqBody>> for AuthService<S, R, M>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     R: Reject,
+    M: BodyMode<ResBody>,
 {
-    type Response = Response<ResponseBody<ResBody>>;
+    type Response = Response<M::Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, ReqBody, R>;
+    type Future = ResponseFuture<S, ReqBody, R, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
