@@ -39,6 +39,42 @@ fn api_key(rt: &Runtime) {
     );
 }
 
+/// The same configurations with cold caches: before each request, a walk
+/// over 4 MiB (one write per cache line) evicts what the last request left
+/// in the caches, as a server's own work between two requests does. Only
+/// the request is timed.
+fn cold(rt: &Runtime) {
+    let s: &'static common::Setup = Box::leak(Box::new(common::setup(100_000)));
+    let evict: &'static std::cell::RefCell<Vec<u8>> =
+        Box::leak(Box::new(std::cell::RefCell::new(vec![1u8; 4 << 20])));
+    let on = |app: &'static common::App, key: String| -> Box<dyn Fn(u32) -> f64> {
+        Box::new(move |n| {
+            rt.block_on(async {
+                let mut spent = std::time::Duration::ZERO;
+                for _ in 0..n {
+                    for line in evict.borrow_mut().iter_mut().step_by(64) {
+                        *line = line.wrapping_add(1);
+                    }
+                    let start = std::time::Instant::now();
+                    std::hint::black_box(app.call(&key).await);
+                    spent += start.elapsed();
+                }
+                spent.as_secs_f64() * 1e9 / f64::from(n)
+            })
+        })
+    };
+    let configs: Vec<Config<'_>> = s
+        .configurations()
+        .into_iter()
+        .map(|(name, app, key, _)| (name, on(app, key.to_owned())))
+        .collect();
+    run(
+        "API keys with cold caches (4 MiB evicted before each request)",
+        300,
+        &configs,
+    );
+}
+
 /// With the `metrics` feature: the same requests with and without a
 /// Prometheus recorder installed (on this thread only, so both run in one
 /// process, interleaved). Without a recorder the facade's no-op one takes
@@ -168,6 +204,9 @@ fn main() {
     let wants = |group: &str| filter.as_ref().is_none_or(|f| group.contains(f.as_str()));
     if wants("api_key") {
         api_key(&rt);
+    }
+    if wants("cold") {
+        cold(&rt);
     }
     #[cfg(feature = "metrics")]
     if wants("metrics") {
