@@ -467,9 +467,10 @@ async fn no_public_type_shows_key_material_in_debug() {
     );
 }
 
-/// `AuthLayer::axum_body`: the same answers as the default body mode, over
-/// a socket, whether the layer is added by `Router::layer` or wraps the
-/// router (which `axum::serve` then takes as it is).
+/// `AuthLayer::axum_body` (and `RequireScopesLayer::axum_body`): the same
+/// answers as the default body mode, over a socket, whether the layer is
+/// added by `Router::layer` or wraps the router (which `axum::serve` then
+/// takes as it is).
 #[tokio::test]
 async fn the_axum_body_mode_answers_as_the_default_one() {
     use tower::ServiceExt;
@@ -479,9 +480,15 @@ async fn the_axum_body_mode_answers_as_the_default_one() {
     let key = f.valid.expose_secret().to_owned();
     let layer = || AuthLayer::new(ApiKeyAuthenticator::new(f.format.clone(), f.store.clone()));
     let default = serve(app(f.format.clone(), f.store.clone())).await;
+    let reports = Router::new().route("/reports", get(whoami)).layer(
+        RequireScopesLayer::new(["reports:read"])
+            .unwrap()
+            .axum_body(),
+    );
     let layered = serve(
         Router::new()
             .route("/whoami", get(whoami))
+            .merge(reports)
             .layer(layer().axum_body()),
     )
     .await;
@@ -503,14 +510,22 @@ async fn the_axum_body_mode_answers_as_the_default_one() {
         k.push(if last == 'a' { 'b' } else { 'a' });
         k
     };
-    for headers in [
-        vec![("api-key", key.as_str())],
-        vec![("api-key", tampered.as_str())],
-        vec![],
+    let unscoped = f.unscoped.expose_secret().to_owned();
+    for (path, headers) in [
+        ("/whoami", vec![("api-key", key.as_str())]),
+        ("/whoami", vec![("api-key", tampered.as_str())]),
+        ("/whoami", vec![]),
+        ("/reports", vec![("api-key", key.as_str())]),
+        ("/reports", vec![("api-key", unscoped.as_str())]),
     ] {
-        let expected = get_with(default, "/whoami", &headers).await;
-        for addr in [layered, wrapped] {
-            let r = get_with(addr, "/whoami", &headers).await;
+        let expected = get_with(default, path, &headers).await;
+        let addrs: &[SocketAddr] = if path == "/whoami" {
+            &[layered, wrapped]
+        } else {
+            &[layered]
+        };
+        for &addr in addrs {
+            let r = get_with(addr, path, &headers).await;
             assert_eq!(
                 (r.status, &r.challenge, &r.content_type, &r.body),
                 (
@@ -519,7 +534,7 @@ async fn the_axum_body_mode_answers_as_the_default_one() {
                     &expected.content_type,
                     &expected.body
                 ),
-                "{headers:?}"
+                "{path} {headers:?}"
             );
         }
     }

@@ -1,18 +1,20 @@
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::Response;
 use pin_project_lite::pin_project;
 
-use crate::reject::{RejectionBody, ResponseBody};
+use crate::reject::{BodyMode, RejectionBody, WrapBody};
 
 pin_project! {
     /// Response future of [`RequireScopes`](super::RequireScopes).
-    pub struct ResponseFuture<F> {
+    pub struct ResponseFuture<F, M = WrapBody> {
         #[pin]
         kind: Kind<F>,
+        mode: PhantomData<fn() -> M>,
     }
 }
 
@@ -24,10 +26,11 @@ pin_project! {
     }
 }
 
-impl<F> ResponseFuture<F> {
+impl<F, M> ResponseFuture<F, M> {
     pub(super) const fn inner(future: F) -> Self {
         Self {
             kind: Kind::Inner { future },
+            mode: PhantomData,
         }
     }
 
@@ -36,28 +39,30 @@ impl<F> ResponseFuture<F> {
             kind: Kind::Rejected {
                 response: Some(response),
             },
+            mode: PhantomData,
         }
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+impl<F, M, B, E> Future for ResponseFuture<F, M>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    M: BodyMode<B>,
 {
-    type Output = Result<Response<ResponseBody<B>>, E>;
+    type Output = Result<Response<M::Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Inner { future } => future.poll(cx).map_ok(|r| r.map(ResponseBody::inner)),
+            KindProj::Inner { future } => future.poll(cx).map_ok(|r| r.map(M::inner)),
             KindProj::Rejected { response } => match response.take() {
-                Some(res) => Poll::Ready(Ok(res.map(ResponseBody::rejection))),
+                Some(res) => Poll::Ready(Ok(res.map(M::rejection))),
                 None => panic!("ResponseFuture polled after completion"),
             },
         }
     }
 }
 
-impl<F> fmt::Debug for ResponseFuture<F> {
+impl<F, M> fmt::Debug for ResponseFuture<F, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
