@@ -21,17 +21,22 @@ mod common;
 use common::interleave::{Config, run, timed_async};
 use tokio::runtime::Runtime;
 
-fn api_key(rt: &Runtime) {
-    let s = common::setup(100_000);
-    let on = |app: &'static common::App, key: String| -> Box<dyn Fn(u32) -> f64> {
-        Box::new(move |n| timed_async(rt, n, || app.call(&key)))
-    };
-    let s: &'static common::Setup = Box::leak(Box::new(s));
-    let configs: Vec<Config<'_>> = s
-        .configurations()
+/// One configuration of `s` for each of its API-key configurations, timed
+/// by `on`.
+fn each<'a>(
+    s: &'static common::Setup,
+    on: impl Fn(&'static common::App, String) -> Box<dyn Fn(u32) -> f64 + 'a>,
+) -> Vec<Config<'a>> {
+    s.configurations()
         .into_iter()
         .map(|(name, app, key, _)| (name, on(app, key.to_owned())))
-        .collect();
+        .collect()
+}
+
+fn api_key(rt: &Runtime, s: &'static common::Setup) {
+    let configs = each(s, |app, key| {
+        Box::new(move |n| timed_async(rt, n, || app.call(&key)))
+    });
     run(
         "API keys, per request through an axum router",
         4000,
@@ -43,11 +48,10 @@ fn api_key(rt: &Runtime) {
 /// over 4 MiB (one write per cache line) evicts what the last request left
 /// in the caches, as a server's own work between two requests does. Only
 /// the request is timed.
-fn cold(rt: &Runtime) {
-    let s: &'static common::Setup = Box::leak(Box::new(common::setup(100_000)));
+fn cold(rt: &Runtime, s: &'static common::Setup) {
     let evict: &'static std::cell::RefCell<Vec<u8>> =
         Box::leak(Box::new(std::cell::RefCell::new(vec![1u8; 4 << 20])));
-    let on = |app: &'static common::App, key: String| -> Box<dyn Fn(u32) -> f64> {
+    let configs = each(s, |app, key| {
         Box::new(move |n| {
             rt.block_on(async {
                 let mut spent = std::time::Duration::ZERO;
@@ -62,12 +66,7 @@ fn cold(rt: &Runtime) {
                 spent.as_secs_f64() * 1e9 / f64::from(n)
             })
         })
-    };
-    let configs: Vec<Config<'_>> = s
-        .configurations()
-        .into_iter()
-        .map(|(name, app, key, _)| (name, on(app, key.to_owned())))
-        .collect();
+    });
     run(
         "API keys with cold caches (4 MiB evicted before each request)",
         300,
@@ -202,11 +201,15 @@ fn main() {
         .unwrap();
     let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
     let wants = |group: &str| filter.as_ref().is_none_or(|f| group.contains(f.as_str()));
-    if wants("api_key") {
-        api_key(&rt);
-    }
-    if wants("cold") {
-        cold(&rt);
+    // Both API-key groups measure one store of 100 000 keys, built once.
+    if wants("api_key") || wants("cold") {
+        let s: &'static common::Setup = Box::leak(Box::new(common::setup(100_000)));
+        if wants("api_key") {
+            api_key(&rt, s);
+        }
+        if wants("cold") {
+            cold(&rt, s);
+        }
     }
     #[cfg(feature = "metrics")]
     if wants("metrics") {

@@ -69,6 +69,8 @@ impl<S: KeyStore> ApiKeyAuthenticator<S> {
 
     /// The key in `request`, if there is one of this authenticator's.
     fn find<'r>(&self, request: &'r Parts) -> Result<Option<&'r str>, AuthError> {
+        // The builder refuses a configuration with neither source, so
+        // without headers, bearer keys are read.
         if self.headers.is_empty() {
             return Ok(self.bearer_key(bearer_token(&request.headers)?));
         }
@@ -110,9 +112,9 @@ impl<S: KeyStore> ApiKeyAuthenticator<S> {
         }
     }
 
-    /// `token` if bearer keys are read and it is one of this format's.
+    /// `token` if it is one of this format's keys.
     fn bearer_key<'r>(&self, token: Option<&'r str>) -> Option<&'r str> {
-        token.filter(|t| self.bearer && self.format.matches_prefix(t))
+        token.filter(|t| self.format.matches_prefix(t))
     }
 }
 
